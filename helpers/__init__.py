@@ -1,0 +1,24 @@
+"""Helpers shared by the convnet-lab notebooks (data, models, training, plots, widgets)."""
+
+from helpers.data import (
+    DatasetCorruptError,
+    DatasetNotFoundError,
+    ImageSet,
+    InMemoryLoader,
+    is_quick,
+    load_ascent,
+    load_fashion_mnist,
+    load_horses_or_humans,
+    load_image_folder,
+    load_rock_paper_scissors,
+    quick_or_full,
+)
+from helpers.models import count_parameters
+from helpers.training import History, evaluate, fit, get_device, predict, seed_everything
+
+__all__ = [
+    "DatasetCorruptError", "DatasetNotFoundError", "History", "ImageSet", "InMemoryLoader",
+    "count_parameters", "evaluate", "fit", "get_device", "is_quick", "load_ascent",
+    "load_fashion_mnist", "load_horses_or_humans", "load_image_folder",
+    "load_rock_paper_scissors", "predict", "quick_or_full", "seed_everything",
+]

@@ -1,0 +1,542 @@
+"""Datasets: where each comes from, how it is checked, and how it is loaded into memory once.
+
+Every dataset is found the same way:
+
+* ``CONVNET_DATA`` names a folder that already holds the data (offline use, CI). Nothing is
+  downloaded; a missing dataset is an error that says which files to put where.
+* Otherwise the data lives in ``data/`` beside the notebooks and is downloaded on first use
+  from its official source, verified by SHA-256 and extracted safely.
+
+Images are decoded and resized once into a uint8 tensor; training batches are then cut from
+that tensor (on the GPU when there is one), so an epoch never decodes a JPEG.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import shutil
+import tempfile
+import urllib.error
+import urllib.request
+import warnings
+import zipfile
+from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+from torchvision.io import ImageReadMode, decode_image
+from torchvision.transforms.v2 import functional as TF
+
+DATA_ENV = "CONVNET_DATA"
+QUICK_ENV = "CONVNET_QUICK"
+IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".gif", ".webp"}
+
+
+class DatasetNotFoundError(FileNotFoundError):
+    """A dataset is not where it should be (and could not be downloaded)."""
+
+
+class DatasetCorruptError(RuntimeError):
+    """A dataset file or folder is incomplete, damaged or not what it claims to be."""
+
+
+# --------------------------------------------------------------------------------------
+# Settings read from the environment
+# --------------------------------------------------------------------------------------
+
+
+def is_quick() -> bool:
+    """Return True when CONVNET_QUICK asks for a fast, shrunken run (tests, CI)."""
+    return os.environ.get(QUICK_ENV, "").strip().lower() in {"1", "true", "yes", "on"}
+
+
+def quick_or_full(quick, full):
+    """Return ``quick`` in QUICK mode and ``full`` otherwise (epochs, subset sizes...)."""
+    return quick if is_quick() else full
+
+
+def offline_root() -> Path | None:
+    """Return the folder named by CONVNET_DATA, or None when it is not set."""
+    value = os.environ.get(DATA_ENV, "").strip()
+    if not value:
+        return None
+    root = Path(value).expanduser()
+    if not root.is_dir():
+        raise DatasetNotFoundError(f"{DATA_ENV} is set to {value!r}, which is not a folder.")
+    return root
+
+
+def data_root() -> Path:
+    """Return the folder datasets are read from: CONVNET_DATA if set, else the repo's data/."""
+    root = offline_root()
+    if root is not None:
+        return root
+    repo = Path(__file__).resolve().parents[1]
+    if (repo / "notebooks").is_dir():
+        return repo / "data"
+    return Path.home() / ".cache" / "convnet-lab"
+
+
+# --------------------------------------------------------------------------------------
+# Downloading, verifying and extracting archives
+# --------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Archive:
+    """One file published by a dataset's authors, with the checksum we expect."""
+
+    url: str
+    sha256: str
+    size: int
+
+    @property
+    def filename(self) -> str:
+        return self.url.rsplit("/", 1)[-1]
+
+
+def sha256_of(path: Path, chunk: int = 1 << 20) -> str:
+    """Return the SHA-256 hex digest of a file."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(chunk), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def verify_file(path: Path, archive: Archive) -> None:
+    """Raise DatasetCorruptError unless ``path`` has the archive's size and SHA-256."""
+    size = path.stat().st_size
+    if size != archive.size:
+        raise DatasetCorruptError(
+            f"{path} has {size:,} bytes but {archive.filename} should have {archive.size:,}: "
+            f"the download is incomplete or is not the right file. Delete it and try again, "
+            f"or download {archive.url} by hand and put it there."
+        )
+    if sha256_of(path) != archive.sha256:
+        raise DatasetCorruptError(
+            f"{path} does not match the SHA-256 published for {archive.url}: the file is "
+            f"damaged or is not the right file. Delete it and download it again."
+        )
+
+
+def download(archive: Archive, folder: Path, retries: int = 3) -> Path:
+    """Download ``archive`` into ``folder`` once (with a progress bar) and verify it."""
+    from tqdm.auto import tqdm
+
+    folder.mkdir(parents=True, exist_ok=True)
+    target = folder / archive.filename
+    if target.exists():
+        verify_file(target, archive)
+        return target
+    partial = target.with_suffix(target.suffix + ".part")
+    last_error: Exception | None = None
+    for attempt in range(1, retries + 1):
+        try:
+            with urllib.request.urlopen(archive.url, timeout=60) as response, open(
+                partial, "wb"
+            ) as out, tqdm(
+                total=archive.size, unit="B", unit_scale=True, desc=archive.filename
+            ) as bar:
+                while block := response.read(1 << 20):
+                    out.write(block)
+                    bar.update(len(block))
+            verify_file(partial, archive)
+            partial.rename(target)
+            return target
+        except (urllib.error.URLError, OSError, DatasetCorruptError) as error:
+            last_error = error
+            partial.unlink(missing_ok=True)
+            print(f"Download attempt {attempt} of {retries} failed: {error}")
+    raise DatasetNotFoundError(
+        f"Could not download {archive.url} ({last_error}). Download it by hand and put it at "
+        f"{target}, or set {DATA_ENV} to a folder that already holds the data."
+    )
+
+
+def safe_extract(zip_path: Path, destination: Path) -> None:
+    """Extract a zip file, refusing any member that would land outside ``destination``."""
+    destination = destination.resolve()
+    try:
+        with zipfile.ZipFile(zip_path) as archive:
+            for member in archive.infolist():
+                target = (destination / member.filename).resolve()
+                if not target.is_relative_to(destination):
+                    raise DatasetCorruptError(
+                        f"{zip_path} holds {member.filename!r}, which would be written "
+                        f"outside {destination}; refusing to extract it."
+                    )
+                if (member.external_attr >> 16) & 0o170000 == 0o120000:
+                    raise DatasetCorruptError(f"{zip_path} holds a symbolic link: refused.")
+            archive.extractall(destination)
+    except zipfile.BadZipFile as error:
+        raise DatasetCorruptError(f"{zip_path} is not a valid zip file ({error}).") from error
+
+
+# --------------------------------------------------------------------------------------
+# The image-folder datasets the collection knows
+# --------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ImageFolderSplit:
+    """One split of an image-folder dataset: its source and the folders it may sit in."""
+
+    name: str  # e.g. "horse-or-human/train": also where a download is extracted to
+    archive: Archive
+    class_counts: dict[str, int]
+    other_layouts: tuple[str, ...] = ()  # e.g. where the upstream zip unpacks
+
+    @property
+    def class_names(self) -> list[str]:
+        return sorted(self.class_counts)
+
+
+_TF_DATA = "https://storage.googleapis.com/download.tensorflow.org/data/"
+SPLITS: dict[str, ImageFolderSplit] = {
+    split.name: split
+    for split in [
+        ImageFolderSplit(
+            "horse-or-human/train",
+            Archive(
+                _TF_DATA + "horse-or-human.zip",
+                "e2e6f70d3d549c5dd10a57165e55af253ee66ad750403f95c0fb76bb943633a9",
+                149574867,
+            ),
+            {"horses": 500, "humans": 527},
+            other_layouts=("horse-or-human",),
+        ),
+        ImageFolderSplit(
+            "horse-or-human/validation",
+            Archive(
+                _TF_DATA + "validation-horse-or-human.zip",
+                "ae5fff2f4f5554791f05358108e2e05d9801b191f1896ea101402f0e7f6c32c0",
+                11480187,
+            ),
+            {"horses": 128, "humans": 128},
+            other_layouts=("validation-horse-or-human",),
+        ),
+        ImageFolderSplit(
+            "rps/train",
+            Archive(
+                _TF_DATA + "rps.zip",
+                "c2403444395842ad04c53612bad54b574443eae17a0723117a2ff87b9d72194f",
+                200682221,
+            ),
+            {"paper": 840, "rock": 840, "scissors": 840},
+            other_layouts=("rps",),
+        ),
+        ImageFolderSplit(
+            "rps/test",
+            Archive(
+                _TF_DATA + "rps-test-set.zip",
+                "c27ab9fa43ce40b2e453de711365b477f4424586edf0388116674fd320f07503",
+                29516758,
+            ),
+            {"paper": 124, "rock": 124, "scissors": 124},
+            other_layouts=("rps-test-set",),
+        ),
+    ]
+}
+
+
+def list_images(folder: Path) -> list[Path]:
+    """Return the image files directly inside ``folder``, sorted by name."""
+    return sorted(p for p in folder.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)
+
+
+def _holds_classes(folder: Path, class_names: list[str]) -> bool:
+    return all((folder / name).is_dir() for name in class_names)
+
+
+def _find_class_root(top: Path, class_names: list[str], depth: int = 2) -> Path | None:
+    """Find the folder under ``top`` whose sub-folders are the classes (zips nest them)."""
+    if _holds_classes(top, class_names):
+        return top
+    if depth == 0:
+        return None
+    for child in sorted(p for p in top.iterdir() if p.is_dir() and p.name != "__MACOSX"):
+        found = _find_class_root(child, class_names, depth - 1)
+        if found is not None:
+            return found
+    return None
+
+
+def check_counts(folder: Path, split: ImageFolderSplit) -> None:
+    """Raise DatasetCorruptError if a class folder does not hold the published count."""
+    for name, expected in split.class_counts.items():
+        found = len(list_images(folder / name))
+        if found != expected:
+            raise DatasetCorruptError(
+                f"{folder / name} holds {found} images but {split.name} has {expected}: the "
+                f"copy is incomplete or mixed up. Replace it with a fresh copy of "
+                f"{split.archive.url}."
+            )
+
+
+def _missing_message(split: ImageFolderSplit, root: Path) -> str:
+    classes = ", ".join(split.class_names)
+    return (
+        f"Dataset {split.name!r} was not found under {root}.\n"
+        f"Put its images in {root / split.name}/<class>/ (classes: {classes}), or place "
+        f"{split.archive.filename} (from {split.archive.url}) in {root}."
+    )
+
+
+def find_split(name: str, download_missing: bool | None = None) -> Path:
+    """Return the folder holding the class sub-folders of split ``name`` (e.g. "rps/test").
+
+    Looks in the data root in our layout and in the upstream zips' layout; extracts the
+    archive if it lies there; downloads it when CONVNET_DATA is not set.
+    """
+    split = SPLITS[name]
+    root = data_root()
+    for relative in (split.name, *split.other_layouts):
+        folder = root / relative
+        if folder.is_dir() and _holds_classes(folder, split.class_names):
+            check_counts(folder, split)
+            return folder
+    if download_missing is None:
+        download_missing = offline_root() is None
+    zip_path = next(
+        (p for p in (root / split.archive.filename, root / "downloads" / split.archive.filename)
+         if p.exists()),
+        None,
+    )
+    if zip_path is None and not download_missing:
+        raise DatasetNotFoundError(_missing_message(split, root))
+    if zip_path is None:
+        zip_path = download(split.archive, root / "downloads")
+    else:
+        verify_file(zip_path, split.archive)
+    return _extract_split(zip_path, split, root)
+
+
+def _extract_split(zip_path: Path, split: ImageFolderSplit, root: Path) -> Path:
+    target = root / split.name
+    target.parent.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(dir=target.parent) as scratch:
+        safe_extract(zip_path, Path(scratch))
+        found = _find_class_root(Path(scratch), split.class_names)
+        if found is None:
+            raise DatasetCorruptError(f"{zip_path} does not hold the folders {split.class_names}.")
+        check_counts(found, split)
+        shutil.move(str(found), target)
+    return target
+
+
+# --------------------------------------------------------------------------------------
+# Images in memory
+# --------------------------------------------------------------------------------------
+
+
+@dataclass
+class ImageSet:
+    """Decoded images as one uint8 tensor [N, C, H, W] with integer labels."""
+
+    images: torch.Tensor
+    labels: torch.Tensor
+    class_names: list[str]
+
+    def __len__(self) -> int:
+        return len(self.labels)
+
+    def __repr__(self) -> str:
+        counts = torch.bincount(self.labels.cpu(), minlength=len(self.class_names)).tolist()
+        per_class = ", ".join(f"{c}: {n}" for c, n in zip(self.class_names, counts))
+        return (f"ImageSet({len(self)} images of shape {tuple(self.images.shape[1:])}, "
+                f"{self.images.dtype}, on {self.images.device}; {per_class})")
+
+    def to(self, device: torch.device | str) -> ImageSet:
+        """Return the same images on ``device``."""
+        return ImageSet(self.images.to(device), self.labels.to(device), self.class_names)
+
+    def subset(self, per_class: int, seed: int = 0) -> ImageSet:
+        """Return at most ``per_class`` randomly chosen images of each class."""
+        generator = torch.Generator().manual_seed(seed)
+        labels = self.labels.cpu()
+        keep = []
+        for label in range(len(self.class_names)):
+            members = torch.nonzero(labels == label).flatten()
+            order = torch.randperm(len(members), generator=generator)
+            keep.append(members[order[:per_class]])
+        index = torch.cat(keep).sort().values.to(self.labels.device)
+        return ImageSet(self.images[index], self.labels[index], self.class_names)
+
+
+def read_image_file(path: Path, size: int) -> torch.Tensor:
+    """Decode one image file to RGB uint8 [3, size, size] (antialiased resize)."""
+    data = torch.frombuffer(bytearray(path.read_bytes()), dtype=torch.uint8)
+    image = decode_image(data, mode=ImageReadMode.RGB)
+    return TF.resize(image, [size, size], antialias=True)
+
+
+def load_image_folder(folder: Path | str, size: int, class_names: list[str] | None = None,
+                      workers: int | None = None) -> ImageSet:
+    """Decode every image under ``folder/<class>/`` once, resized to size x size.
+
+    Labels follow the alphabetical order of the class folders, as torchvision's ImageFolder.
+    """
+    folder = Path(folder)
+    if class_names is None:
+        class_names = sorted(p.name for p in folder.iterdir() if p.is_dir())
+    paths, labels = [], []
+    for label, name in enumerate(class_names):
+        files = list_images(folder / name)
+        paths += files
+        labels += [label] * len(files)
+    if not paths:
+        raise DatasetNotFoundError(f"No images found in the class folders of {folder}.")
+    with ThreadPoolExecutor(max_workers=workers or os.cpu_count()) as pool:
+        images = list(pool.map(lambda p: read_image_file(p, size), paths))
+    return ImageSet(torch.stack(images), torch.tensor(labels), list(class_names))
+
+
+def load_image_split(name: str, size: int) -> ImageSet:
+    """Find (or download) split ``name`` and decode it into memory at ``size`` x ``size``."""
+    folder = find_split(name)
+    return load_image_folder(folder, size, SPLITS[name].class_names)
+
+
+def load_horses_or_humans(size: int = 150) -> tuple[ImageSet, ImageSet]:
+    """Return the Horses-or-Humans training and validation sets, decoded once."""
+    return (load_image_split("horse-or-human/train", size),
+            load_image_split("horse-or-human/validation", size))
+
+
+def load_rock_paper_scissors(size: int = 150) -> tuple[ImageSet, ImageSet]:
+    """Return the Rock-Paper-Scissors training and test sets, decoded once."""
+    return load_image_split("rps/train", size), load_image_split("rps/test", size)
+
+
+# --------------------------------------------------------------------------------------
+# Fashion-MNIST (torchvision's own loader) and SciPy's ascent image
+# --------------------------------------------------------------------------------------
+
+FASHION_CLASSES = ["T-shirt/top", "Trouser", "Pullover", "Dress", "Coat",
+                   "Sandal", "Shirt", "Sneaker", "Bag", "Ankle boot"]
+FASHION_FILES = ["train-images-idx3-ubyte", "train-labels-idx1-ubyte",
+                 "t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte"]
+STAND_IN_MARKER = "STAND-IN.txt"
+
+
+def load_fashion_mnist() -> tuple[ImageSet, ImageSet]:
+    """Return Fashion-MNIST's 60,000 training and 10,000 test images as uint8 [N, 1, 28, 28].
+
+    Uses torchvision's loader, which downloads and checks the files (MD5) into
+    ``<data root>/FashionMNIST/raw``; with CONVNET_DATA set it only reads from there.
+    """
+    from torchvision.datasets import FashionMNIST
+
+    root = data_root()
+    raw = root / "FashionMNIST" / "raw"
+    offline = offline_root() is not None
+    if offline and not all((raw / f).exists() or (raw / (f + ".gz")).exists()
+                           for f in FASHION_FILES):
+        raise DatasetNotFoundError(
+            f"Fashion-MNIST was not found in {raw}. Put its four files there "
+            f"({', '.join(f + '.gz' for f in FASHION_FILES)}; from torchvision's mirrors or "
+            f"https://github.com/zalandoresearch/fashion-mnist), or unset {DATA_ENV} to download."
+        )
+    if (root / "FashionMNIST" / STAND_IN_MARKER).exists():
+        warnings.warn(
+            "THIS IS NOT FASHION-MNIST: the data folder holds a small synthetic stand-in "
+            "written by the tests. Accuracies computed on it mean nothing.",
+            stacklevel=2,
+        )
+    sets = []
+    for train in (True, False):
+        try:
+            dataset = FashionMNIST(str(root), train=train, download=not offline)
+        except RuntimeError as error:
+            message = f"Fashion-MNIST in {raw} could not be read: {error}"
+            raise DatasetCorruptError(message) from error
+        sets.append(ImageSet(dataset.data.unsqueeze(1), dataset.targets.long(), FASHION_CLASSES))
+    return sets[0], sets[1]
+
+
+ASCENT_SHA256 = "03ce124c1afc880f87b55f6b061110e2e1e939679184f5614e38dacc6c1957e2"
+
+
+def load_ascent():
+    """Return SciPy's 512 x 512 ascent image (a NumPy array), offline if CONVNET_DATA has it.
+
+    With CONVNET_DATA set, ``scipy-data/ascent.dat`` there is checked and copied into SciPy's
+    own cache, so ``scipy.datasets.ascent()`` works without a network from then on.
+    """
+    import pooch
+    import scipy.datasets
+
+    root = offline_root()
+    if root is not None:
+        source = root / "scipy-data" / "ascent.dat"
+        if not source.exists():
+            raise DatasetNotFoundError(
+                f"{source} is missing: copy ascent.dat (from "
+                f"https://raw.githubusercontent.com/scipy/dataset-ascent/main/ascent.dat) there."
+            )
+        if sha256_of(source) != ASCENT_SHA256:
+            raise DatasetCorruptError(f"{source} does not match SciPy's published SHA-256.")
+        cache = Path(pooch.os_cache("scipy-data"))
+        cache.mkdir(parents=True, exist_ok=True)
+        cached = cache / "ascent.dat"
+        if not cached.exists() or sha256_of(cached) != ASCENT_SHA256:
+            shutil.copyfile(source, cached)
+    return scipy.datasets.ascent()
+
+
+# --------------------------------------------------------------------------------------
+# Batches from memory
+# --------------------------------------------------------------------------------------
+
+
+class InMemoryLoader:
+    """Yield shuffled (or ordered) batches of normalised float images from an ImageSet.
+
+    The uint8 images stay where they are (GPU or CPU); each batch is indexed, converted to
+    float, scaled to (x/255 - mean) / std, and optionally passed through ``augment``.
+    """
+
+    def __init__(self, data: ImageSet, batch_size: int = 32, shuffle: bool = False,
+                 mean: float | tuple[float, ...] = 0.5, std: float | tuple[float, ...] = 0.5,
+                 augment: Callable[[torch.Tensor], torch.Tensor] | None = None,
+                 seed: int = 0, channels_last: bool = False) -> None:
+        self.data, self.batch_size, self.shuffle = data, batch_size, shuffle
+        self.augment, self.channels_last = augment, channels_last
+        device = data.images.device
+        channels = data.images.shape[1]
+        self.mean = torch.as_tensor(mean, dtype=torch.float32, device=device).expand(channels)
+        self.std = torch.as_tensor(std, dtype=torch.float32, device=device).expand(channels)
+        self.scale = (1 / (255 * self.std)).view(1, -1, 1, 1)
+        self.shift = (-self.mean / self.std).view(1, -1, 1, 1)
+        self.generator = torch.Generator(device=device).manual_seed(seed)
+
+    def __len__(self) -> int:
+        return -(-len(self.data) // self.batch_size)
+
+    @property
+    def class_names(self) -> list[str]:
+        return self.data.class_names
+
+    def normalize(self, images: torch.Tensor) -> torch.Tensor:
+        """Turn uint8 images into normalised float32 images."""
+        return images.float().mul_(self.scale).add_(self.shift)
+
+    def __iter__(self) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
+        n, device = len(self.data), self.data.images.device
+        if self.shuffle:
+            order = torch.randperm(n, device=device, generator=self.generator)
+        else:
+            order = torch.arange(n, device=device)
+        for start in range(0, n, self.batch_size):
+            index = order[start:start + self.batch_size]
+            images = self.data.images[index]
+            if self.augment is not None:
+                images = self.augment(images)
+            images = self.normalize(images)
+            if self.channels_last:
+                images = images.contiguous(memory_format=torch.channels_last)
+            yield images, self.data.labels[index]

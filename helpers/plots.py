@@ -1,0 +1,99 @@
+"""Figures the notebooks share: training curves, image grids, feature maps."""
+
+from __future__ import annotations
+
+import math
+
+import matplotlib.pyplot as plt
+import torch
+
+from helpers.training import History
+
+
+def plot_history(history: History, title: str = "Training history"):
+    """Plot loss and accuracy per epoch, training against validation (overfitting shows)."""
+    epochs = range(1, len(history) + 1)
+    fig, (ax_loss, ax_acc) = plt.subplots(1, 2, figsize=(11, 3.8))
+    ax_loss.plot(epochs, history.train_loss, "o-", label="training")
+    ax_loss.plot(epochs, history.val_loss, "s--", label="validation")
+    ax_loss.set(title="Loss", xlabel="epoch", ylabel="loss")
+    ax_acc.plot(epochs, history.train_acc, "o-", label="training")
+    ax_acc.plot(epochs, history.val_acc, "s--", label="validation")
+    ax_acc.set(title="Accuracy", xlabel="epoch", ylabel="accuracy (fraction correct)")
+    for ax in (ax_loss, ax_acc):
+        ax.grid(alpha=0.3)
+        ax.legend()
+        ax.xaxis.get_major_locator().set_params(integer=True)
+    fig.suptitle(title)
+    fig.tight_layout()
+    return fig
+
+
+def _as_displayable(image: torch.Tensor):
+    """[C, H, W] tensor (uint8 or float) -> array matplotlib can show."""
+    image = image.detach().cpu()
+    if image.dtype != torch.uint8:
+        image = (image - image.min()) / (image.max() - image.min() + 1e-8)
+    return image[0] if image.shape[0] == 1 else image.permute(1, 2, 0)
+
+
+def show_images(images: torch.Tensor, labels: torch.Tensor, class_names: list[str],
+                predictions: torch.Tensor | None = None, ncols: int = 8,
+                title: str | None = None):
+    """Show a grid of images with their labels; with predictions, mistakes are marked in red."""
+    count = len(images)
+    nrows = math.ceil(count / ncols)
+    fig, axes = plt.subplots(nrows, ncols, figsize=(1.6 * ncols, 1.9 * nrows), squeeze=False)
+    for i, ax in enumerate(axes.flat):
+        ax.axis("off")
+        if i >= count:
+            continue
+        ax.imshow(_as_displayable(images[i]), cmap="gray")
+        truth = class_names[int(labels[i])]
+        if predictions is None:
+            ax.set_title(truth, fontsize=8)
+        else:
+            guess = class_names[int(predictions[i])]
+            wrong = guess != truth
+            text = f"{guess}\n(true: {truth})" if wrong else guess
+            ax.set_title(text, fontsize=8, color="red" if wrong else "black")
+            if wrong:
+                ax.add_patch(plt.Rectangle((0, 0), 1, 1, transform=ax.transAxes, fill=False,
+                                           edgecolor="red", linewidth=3))
+    if title:
+        fig.suptitle(title)
+    fig.tight_layout()
+    return fig
+
+
+def show_feature_maps(maps: dict[str, torch.Tensor], channels: int = 8, title: str | None = None):
+    """Show the first ``channels`` maps of each layer's output, one row per layer."""
+    fig, axes = plt.subplots(len(maps), channels, figsize=(1.5 * channels, 1.7 * len(maps)),
+                             squeeze=False)
+    for row, (name, output) in enumerate(maps.items()):
+        for col in range(channels):
+            ax = axes[row, col]
+            ax.imshow(output[col], cmap="viridis")
+            ax.set_xticks([])
+            ax.set_yticks([])
+            if col == 0:
+                ax.set_ylabel(f"{name}\n{tuple(output.shape[1:])}", fontsize=8)
+            if row == 0:
+                ax.set_title(f"filter {col}", fontsize=8)
+    if title:
+        fig.suptitle(title)
+    fig.tight_layout()
+    return fig
+
+
+def show_filtered(images: dict[str, torch.Tensor], title: str | None = None, size: float = 4.0):
+    """Show named 2-D images side by side in grey, each titled with its name and shape."""
+    fig, axes = plt.subplots(1, len(images), figsize=(size * len(images), size), squeeze=False)
+    for ax, (name, image) in zip(axes.flat, images.items()):
+        ax.imshow(image, cmap="gray")
+        ax.set_title(f"{name}\n{image.shape[0]} x {image.shape[1]}")
+        ax.axis("off")
+    if title:
+        fig.suptitle(title)
+    fig.tight_layout()
+    return fig
