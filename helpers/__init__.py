@@ -14,11 +14,19 @@ from helpers.data import (
     quick_or_full,
 )
 from helpers.models import count_parameters
-from helpers.training import History, evaluate, fit, get_device, predict, seed_everything
+from helpers.training import (
+    History,
+    evaluate,
+    fit,
+    get_device,
+    make_optimizer,
+    predict,
+    seed_everything,
+)
 
 __all__ = [
     "DatasetCorruptError", "DatasetNotFoundError", "History", "ImageSet", "InMemoryLoader",
     "count_parameters", "evaluate", "fit", "get_device", "is_quick", "load_ascent",
     "load_fashion_mnist", "load_horses_or_humans", "load_image_folder",
-    "load_rock_paper_scissors", "predict", "quick_or_full", "seed_everything",
+    "load_rock_paper_scissors", "make_optimizer", "predict", "quick_or_full", "seed_everything",
 ]

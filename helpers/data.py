@@ -366,6 +366,15 @@ class ImageSet:
         index = torch.cat(keep).sort().values.to(self.labels.device)
         return ImageSet(self.images[index], self.labels[index], self.class_names)
 
+    def split(self, fraction: float = 0.2, seed: int = 0) -> tuple[ImageSet, ImageSet]:
+        """Split off a random ``fraction`` (e.g. a validation set); return (rest, held_out)."""
+        order = torch.randperm(len(self), generator=torch.Generator().manual_seed(seed))
+        held = round(len(self) * fraction)
+        parts = order[held:].sort().values, order[:held].sort().values
+        return tuple(ImageSet(self.images[i.to(self.images.device)],
+                              self.labels[i.to(self.labels.device)], self.class_names)
+                     for i in parts)
+
 
 def read_image_file(path: Path, size: int) -> torch.Tensor:
     """Decode one image file to RGB uint8 [3, size, size] (antialiased resize)."""
@@ -485,7 +494,13 @@ def load_ascent():
         cached = cache / "ascent.dat"
         if not cached.exists() or sha256_of(cached) != ASCENT_SHA256:
             shutil.copyfile(source, cached)
-    return scipy.datasets.ascent()
+    try:
+        return scipy.datasets.ascent()
+    except Exception as error:  # pooch raises requests' or urllib's errors when offline
+        raise DatasetNotFoundError(
+            f"SciPy could not download the ascent image ({type(error).__name__}). Without a "
+            f"network, set {DATA_ENV} to a folder holding scipy-data/ascent.dat."
+        ) from error
 
 
 # --------------------------------------------------------------------------------------
@@ -503,9 +518,8 @@ class InMemoryLoader:
     def __init__(self, data: ImageSet, batch_size: int = 32, shuffle: bool = False,
                  mean: float | tuple[float, ...] = 0.5, std: float | tuple[float, ...] = 0.5,
                  augment: Callable[[torch.Tensor], torch.Tensor] | None = None,
-                 seed: int = 0, channels_last: bool = False) -> None:
-        self.data, self.batch_size, self.shuffle = data, batch_size, shuffle
-        self.augment, self.channels_last = augment, channels_last
+                 seed: int = 0) -> None:
+        self.data, self.batch_size, self.shuffle, self.augment = data, batch_size, shuffle, augment
         device = data.images.device
         channels = data.images.shape[1]
         self.mean = torch.as_tensor(mean, dtype=torch.float32, device=device).expand(channels)
@@ -536,7 +550,4 @@ class InMemoryLoader:
             images = self.data.images[index]
             if self.augment is not None:
                 images = self.augment(images)
-            images = self.normalize(images)
-            if self.channels_last:
-                images = images.contiguous(memory_format=torch.channels_last)
-            yield images, self.data.labels[index]
+            yield self.normalize(images), self.data.labels[index]

@@ -73,6 +73,21 @@ def _autocast(device: torch.device):
     return torch.autocast("cuda", dtype=dtype)
 
 
+def _to_device(images: torch.Tensor, labels: torch.Tensor, device: torch.device):
+    """Move a batch to ``device``; 4-D images go channels-last (faster convolutions)."""
+    images = images.to(device, non_blocking=True)
+    if images.ndim == 4:
+        images = images.contiguous(memory_format=torch.channels_last)
+    return images, labels.to(device, non_blocking=True)
+
+
+def make_optimizer(model: nn.Module, lr: float = 1e-3) -> torch.optim.Optimizer:
+    """Adam over the trainable parameters; the fused kernel where the device has one."""
+    trainable = [p for p in model.parameters() if p.requires_grad]
+    device = trainable[0].device
+    return torch.optim.Adam(trainable, lr=lr, fused=device.type in ("cpu", "cuda"))
+
+
 def train_one_epoch(model: nn.Module, loader: Iterable, loss_fn: nn.Module,
                     optimizer: torch.optim.Optimizer, device: torch.device,
                     scaler: torch.amp.GradScaler | None = None) -> tuple[float, float]:
@@ -86,8 +101,7 @@ def train_one_epoch(model: nn.Module, loader: Iterable, loss_fn: nn.Module,
     total_correct = torch.zeros((), device=device, dtype=torch.long)
     seen = 0
     for images, labels in loader:
-        images = images.to(device, non_blocking=True)
-        labels = labels.to(device, non_blocking=True)
+        images, labels = _to_device(images, labels, device)
         with _autocast(device):
             outputs = model(images)
             loss, correct = _loss_and_correct(outputs.float(), labels, loss_fn)
@@ -114,8 +128,7 @@ def evaluate(model: nn.Module, loader: Iterable, loss_fn: nn.Module,
     total_correct = torch.zeros((), device=device, dtype=torch.long)
     seen = 0
     for images, labels in loader:
-        images = images.to(device, non_blocking=True)
-        labels = labels.to(device, non_blocking=True)
+        images, labels = _to_device(images, labels, device)
         with _autocast(device):
             loss, correct = _loss_and_correct(model(images).float(), labels, loss_fn)
         total_loss += loss * len(labels)
@@ -133,12 +146,13 @@ def fit(model: nn.Module, train_loader: Iterable, val_loader: Iterable, epochs: 
         loss_fn: defaults to CrossEntropyLoss (use BCEWithLogitsLoss for a one-logit model).
         optimizer: defaults to Adam over the trainable parameters with learning rate ``lr``.
         device: defaults to where the model's parameters are.
+    The model's weights are switched to channels-last memory order (same numbers, faster
+    convolutions on both CPU and GPU).
     """
     device = device or next(model.parameters()).device
+    model.to(memory_format=torch.channels_last)
     loss_fn = loss_fn or nn.CrossEntropyLoss()
-    if optimizer is None:
-        trainable = [p for p in model.parameters() if p.requires_grad]
-        optimizer = torch.optim.Adam(trainable, lr=lr)
+    optimizer = optimizer or make_optimizer(model, lr)
     use_scaler = device.type == "cuda" and not torch.cuda.is_bf16_supported()
     scaler = torch.amp.GradScaler("cuda") if use_scaler else None
     history = History()
@@ -164,9 +178,10 @@ def predict(model: nn.Module, loader: Iterable, device: torch.device) -> torch.T
     """Return the predicted class index for every image in ``loader``, in order, on the CPU."""
     model.eval()
     predictions = []
-    for images, _ in loader:
+    for images, labels in loader:
+        images, _ = _to_device(images, labels, device)
         with _autocast(device):
-            outputs = model(images.to(device)).float()
+            outputs = model(images).float()
         if outputs.shape[-1] == 1:
             predictions.append((outputs.squeeze(-1) > 0).long())
         else:
