@@ -47,6 +47,7 @@ class HorsesHumansCNN(nn.Module):
 
     def __init__(self, dropout: float = 0.25) -> None:
         super().__init__()
+        self.config = {"dropout": dropout}  # what save_model stores to rebuild it
         self.features = nn.Sequential(
             nn.Conv2d(3, 16, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2),   # 16 x 75 x 75
             nn.Conv2d(16, 32, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2),  # 32 x 37 x 37
@@ -58,6 +59,12 @@ class HorsesHumansCNN(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.classifier(self.features(x))
+
+
+# The models ``helpers.save_model`` can save and ``helpers.load_model`` can rebuild, by name.
+ARCHITECTURES: dict[str, type[nn.Module]] = {
+    model.__name__: model for model in (FashionDense, FashionCNN, HorsesHumansCNN)
+}
 
 
 def count_parameters(model: nn.Module) -> tuple[int, int]:

@@ -84,3 +84,95 @@ def kernel_editor(image: np.ndarray, preset: str = "vertical lines"):
     load_preset()
     controls = widgets.VBox([chooser, widgets.Label("Kernel (edit any cell):"), grid, pooling])
     return widgets.HBox([controls, output])
+
+
+# --------------------------------------------------------------------------------------
+# Classify your own photos
+# --------------------------------------------------------------------------------------
+
+
+def uploaded_files(value) -> list[tuple[str, bytes]]:
+    """Turn a FileUpload value into [(name, bytes)], for ipywidgets 8 (a tuple of dicts with
+    'name' and 'content') and ipywidgets 7 (a dict {name: {'metadata': ..., 'content': ...}})."""
+    if isinstance(value, dict):  # ipywidgets 7
+        return [(name, bytes(item["content"])) for name, item in value.items()]
+    return [(item["name"], bytes(item["content"])) for item in value]
+
+
+def _probability_chart(name: str, thumbnail, predictions: list[tuple[str, float]]) -> bytes:
+    """A PNG: the thumbnail beside a bar chart of the class probabilities."""
+    import io
+
+    fig, (ax_image, ax_bars) = plt.subplots(1, 2, figsize=(7.5, 2.4),
+                                            gridspec_kw={"width_ratios": [1, 2]})
+    ax_image.imshow(thumbnail)
+    ax_image.set_title(name if len(name) < 28 else name[:25] + "...", fontsize=9)
+    ax_image.axis("off")
+    labels = [label for label, _ in predictions][::-1]
+    values = [p for _, p in predictions][::-1]
+    bars = ax_bars.barh(labels, values, color=["#9db4d6"] * (len(values) - 1) + ["#2b6cb0"])
+    ax_bars.bar_label(bars, labels=[f"{v:.1%}" for v in values], padding=3, fontsize=9)
+    ax_bars.set_xlim(0, 1.15)
+    ax_bars.set_xlabel("probability")
+    ax_bars.set_title(f"prediction: {predictions[0][0]}", fontsize=10)
+    fig.tight_layout()
+    buffer = io.BytesIO()
+    fig.savefig(buffer, format="png", dpi=90)
+    plt.close(fig)
+    return buffer.getvalue()
+
+
+class PhotoClassifier:
+    """An upload button that classifies each uploaded photo and shows its probabilities.
+
+    Display it in a notebook cell. Several files can be chosen at once; a file that is not a
+    usable image gets a one-line explanation while the others still display.
+    """
+
+    def __init__(self, model, class_names: list[str], transform, topk: int = 3) -> None:
+        import ipywidgets as widgets
+
+        self.model, self.class_names, self.transform, self.topk = (
+            model, class_names, transform, topk)
+        self.upload = widgets.FileUpload(accept="image/*", multiple=True,
+                                         description="Upload photos")
+        self.results = widgets.VBox()
+        self.upload.observe(lambda change: self.classify(uploaded_files(change["new"])),
+                            names="value")
+        help_text = widgets.HTML(
+            f"Choose one or more photos; each is classified as one of: "
+            f"<b>{', '.join(class_names)}</b>.")
+        self.widget = widgets.VBox([help_text, self.upload, self.results])
+
+    def _repr_mimebundle_(self, **kwargs):
+        return self.widget._repr_mimebundle_(**kwargs)
+
+    def classify(self, files: list[tuple[str, bytes]]) -> None:
+        """Classify each (name, bytes) pair and show the results."""
+        import html
+
+        import ipywidgets as widgets
+
+        from helpers.inference import ImageError, open_image, predict_image
+
+        rows = []
+        for name, data in files:
+            if not data:
+                rows.append(widgets.HTML(
+                    f"<span style='color:#b00'>✗ {html.escape(name)}: the upload arrived empty "
+                    f"(browsers and Colab can drop large files). Try a smaller photo, or pass "
+                    f"its path to <code>helpers.predict_image</code>.</span>"))
+                continue
+            try:
+                predictions = predict_image(self.model, data, self.class_names, self.transform,
+                                            self.topk)
+                thumbnail = open_image(data)
+                thumbnail.thumbnail((256, 256))
+            except ImageError as error:
+                rows.append(widgets.HTML(
+                    f"<span style='color:#b00'>✗ {html.escape(name)}: "
+                    f"{html.escape(str(error))}</span>"))
+                continue
+            rows.append(widgets.Image(value=_probability_chart(name, thumbnail, predictions),
+                                      format="png"))
+        self.results.children = rows
