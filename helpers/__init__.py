@@ -13,7 +13,14 @@ from helpers.data import (
     load_rock_paper_scissors,
     quick_or_full,
 )
-from helpers.inference import ImageError, ImageTransform, load_model, predict_image, save_model
+from helpers.inference import (
+    ImageError,
+    ImageTransform,
+    load_model,
+    model_path,
+    predict_image,
+    save_model,
+)
 from helpers.models import count_parameters
 from helpers.training import (
     History,
@@ -29,6 +36,6 @@ __all__ = [
     "DatasetCorruptError", "DatasetNotFoundError", "History", "ImageError", "ImageSet",
     "ImageTransform", "InMemoryLoader", "count_parameters", "evaluate", "fit", "get_device",
     "is_quick", "load_ascent", "load_fashion_mnist", "load_horses_or_humans",
-    "load_image_folder", "load_model", "load_rock_paper_scissors", "make_optimizer", "predict",
-    "predict_image", "quick_or_full", "save_model", "seed_everything",
+    "load_image_folder", "load_model", "load_rock_paper_scissors", "make_optimizer",
+    "model_path", "predict", "predict_image", "quick_or_full", "save_model", "seed_everything",
 ]

@@ -27,7 +27,6 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import torch
-from torchvision.io import ImageReadMode, decode_image
 from torchvision.transforms.v2 import functional as TF
 
 DATA_ENV = "CONVNET_DATA"
@@ -377,10 +376,14 @@ class ImageSet:
 
 
 def read_image_file(path: Path, size: int) -> torch.Tensor:
-    """Decode one image file to RGB uint8 [3, size, size] (antialiased resize)."""
-    data = torch.frombuffer(bytearray(path.read_bytes()), dtype=torch.uint8)
-    image = decode_image(data, mode=ImageReadMode.RGB)
-    return TF.resize(image, [size, size], antialias=True)
+    """Decode one image file to RGB uint8 [3, size, size] (antialiased resize).
+
+    Uses the same decoder as ``helpers.predict_image``, so training and prediction see the
+    same pixels.
+    """
+    from helpers.inference import open_image
+
+    return TF.resize(TF.pil_to_tensor(open_image(path)), [size, size], antialias=True)
 
 
 def load_image_folder(folder: Path | str, size: int, class_names: list[str] | None = None,

@@ -133,6 +133,20 @@ def predict_image(model: nn.Module, image, class_names: list[str], transform,
 # --------------------------------------------------------------------------------------
 
 SAVE_FORMAT = "convnet-lab model v1"
+MODELS_ENV = "CONVNET_MODELS"
+
+
+def model_path(filename: str) -> Path:
+    """Where a trained model is saved: ``models/`` in the repository (git-ignored), or the
+    folder named by CONVNET_MODELS."""
+    import os
+
+    folder = os.environ.get(MODELS_ENV, "").strip()
+    if folder:
+        return Path(folder).expanduser() / filename
+    repo = Path(__file__).resolve().parents[1]
+    base = repo if (repo / "notebooks").is_dir() else Path.home() / ".cache" / "convnet-lab"
+    return base / "models" / filename
 
 
 def save_model(path: str | Path, model: nn.Module, class_names: list[str],

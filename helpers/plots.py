@@ -97,3 +97,21 @@ def show_filtered(images: dict[str, torch.Tensor], title: str | None = None, siz
         fig.suptitle(title)
     fig.tight_layout()
     return fig
+
+
+def compare_histories(histories: dict[str, History], title: str = "Runs compared"):
+    """Plot validation and training accuracy of several runs on shared axes."""
+    fig, (ax_val, ax_train) = plt.subplots(1, 2, figsize=(11, 3.8), sharey=True)
+    for name, history in histories.items():
+        epochs = range(1, len(history) + 1)
+        ax_val.plot(epochs, history.val_acc, "o-", label=name)
+        ax_train.plot(epochs, history.train_acc, "o-", label=name)
+    ax_val.set(title="Validation accuracy", xlabel="epoch", ylabel="accuracy (fraction correct)")
+    ax_train.set(title="Training accuracy", xlabel="epoch")
+    for ax in (ax_val, ax_train):
+        ax.grid(alpha=0.3)
+        ax.legend()
+        ax.xaxis.get_major_locator().set_params(integer=True)
+    fig.suptitle(title)
+    fig.tight_layout()
+    return fig

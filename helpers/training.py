@@ -89,13 +89,14 @@ def make_optimizer(model: nn.Module, lr: float = 1e-3) -> torch.optim.Optimizer:
 
 
 def train_one_epoch(model: nn.Module, loader: Iterable, loss_fn: nn.Module,
-                    optimizer: torch.optim.Optimizer, device: torch.device,
+                    optimizer: torch.optim.Optimizer, device: torch.device | str,
                     scaler: torch.amp.GradScaler | None = None) -> tuple[float, float]:
     """Train for one pass over ``loader``; return (mean loss, accuracy).
 
     Loss and correct counts are summed on the device and read once at the end, so the GPU
     never waits for the host inside the loop.
     """
+    device = torch.device(device)
     model.train()
     total_loss = torch.zeros((), device=device)
     total_correct = torch.zeros((), device=device, dtype=torch.long)
@@ -121,8 +122,9 @@ def train_one_epoch(model: nn.Module, loader: Iterable, loss_fn: nn.Module,
 
 @torch.inference_mode()
 def evaluate(model: nn.Module, loader: Iterable, loss_fn: nn.Module,
-             device: torch.device) -> tuple[float, float]:
+             device: torch.device | str) -> tuple[float, float]:
     """Return (mean loss, accuracy) of ``model`` on ``loader``, in eval mode."""
+    device = torch.device(device)
     model.eval()
     total_loss = torch.zeros((), device=device)
     total_correct = torch.zeros((), device=device, dtype=torch.long)
@@ -139,7 +141,8 @@ def evaluate(model: nn.Module, loader: Iterable, loss_fn: nn.Module,
 
 def fit(model: nn.Module, train_loader: Iterable, val_loader: Iterable, epochs: int,
         loss_fn: nn.Module | None = None, optimizer: torch.optim.Optimizer | None = None,
-        device: torch.device | None = None, lr: float = 1e-3, verbose: bool = True) -> History:
+        device: torch.device | str | None = None, lr: float = 1e-3,
+        verbose: bool = True) -> History:
     """Train ``model`` for ``epochs`` epochs, validating after each; return the History.
 
     Args:
@@ -149,7 +152,7 @@ def fit(model: nn.Module, train_loader: Iterable, val_loader: Iterable, epochs: 
     The model's weights are switched to channels-last memory order (same numbers, faster
     convolutions on both CPU and GPU).
     """
-    device = device or next(model.parameters()).device
+    device = torch.device(device) if device else next(model.parameters()).device
     model.to(memory_format=torch.channels_last)
     loss_fn = loss_fn or nn.CrossEntropyLoss()
     optimizer = optimizer or make_optimizer(model, lr)
@@ -174,8 +177,9 @@ def fit(model: nn.Module, train_loader: Iterable, val_loader: Iterable, epochs: 
 
 
 @torch.inference_mode()
-def predict(model: nn.Module, loader: Iterable, device: torch.device) -> torch.Tensor:
+def predict(model: nn.Module, loader: Iterable, device: torch.device | str) -> torch.Tensor:
     """Return the predicted class index for every image in ``loader``, in order, on the CPU."""
+    device = torch.device(device)
     model.eval()
     predictions = []
     for images, labels in loader:

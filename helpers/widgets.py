@@ -176,3 +176,55 @@ class PhotoClassifier:
             rows.append(widgets.Image(value=_probability_chart(name, thumbnail, predictions),
                                       format="png"))
         self.results.children = rows
+
+
+# --------------------------------------------------------------------------------------
+# Augmentation explorer
+# --------------------------------------------------------------------------------------
+
+
+def augmentation_explorer(image: torch.Tensor):
+    """Return a widget with sliders for each augmentation, showing the image before and after.
+
+    ``image`` is a uint8 tensor [3, H, W].
+    """
+    import ipywidgets as widgets
+    from torchvision.transforms.v2 import functional as TF
+
+    def slider(description, low, high, step, value=0.0):
+        return widgets.FloatSlider(value=value, min=low, max=high, step=step,
+                                   description=description, continuous_update=False)
+
+    controls = {
+        "angle": slider("rotation °", -45, 45, 1),
+        "shift_x": slider("shift x", -0.3, 0.3, 0.02),
+        "shift_y": slider("shift y", -0.3, 0.3, 0.02),
+        "shear": slider("shear °", -30, 30, 1),
+        "zoom": slider("zoom", 0.5, 1.5, 0.05, 1.0),
+        "hflip": widgets.Checkbox(description="flip left-right"),
+        "vflip": widgets.Checkbox(description="flip upside down"),
+    }
+    output = widgets.Output()
+    height, width = image.shape[-2:]
+
+    def redraw(*_) -> None:
+        c = {name: control.value for name, control in controls.items()}
+        moved = TF.affine(image, angle=c["angle"], scale=c["zoom"], shear=[c["shear"], 0.0],
+                          translate=[round(c["shift_x"] * width), round(c["shift_y"] * height)])
+        if c["hflip"]:
+            moved = TF.horizontal_flip(moved)
+        if c["vflip"]:
+            moved = TF.vertical_flip(moved)
+        with output:
+            output.clear_output(wait=True)
+            fig, axes = plt.subplots(1, 2, figsize=(8, 4))
+            for ax, picture, title in ((axes[0], image, "original"), (axes[1], moved, "augmented")):
+                ax.imshow(picture.permute(1, 2, 0).cpu())
+                ax.set_title(title)
+                ax.axis("off")
+            plt.show()
+
+    for control in controls.values():
+        control.observe(redraw, names="value")
+    redraw()
+    return widgets.HBox([widgets.VBox(list(controls.values())), output])

@@ -53,6 +53,7 @@ def pytest_configure(config) -> None:
                 (staging / entry.name).symlink_to(entry.resolve())
     write_fashion_stand_in(staging / "FashionMNIST")
     os.environ["CONVNET_DATA"] = str(staging)
+    os.environ["CONVNET_MODELS"] = str(staging / "trained-models")  # keep notebooks/ clean
     config._convnet_staging = staging
 
 

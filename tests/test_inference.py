@@ -1,0 +1,230 @@
+"""predict_image on real photos in every awkward format, its errors, the upload widget, and
+saving/reloading models."""
+
+from __future__ import annotations
+
+import datetime
+import io
+import struct
+import zlib
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+import helpers
+from helpers.data import find_split, list_images
+from helpers.inference import ImageError, ImageTransform, load_model, open_image, save_model
+from helpers.models import FashionCNN, HorsesHumansCNN
+from helpers.widgets import PhotoClassifier, uploaded_files
+
+CLASSES = ["horses", "humans"]
+
+
+@pytest.fixture(scope="module")
+def photo_path():
+    return list_images(find_split("horse-or-human/validation") / "humans")[0]
+
+
+@pytest.fixture(scope="module")
+def photo(photo_path):
+    return Image.open(photo_path).convert("RGB")
+
+
+@pytest.fixture(scope="module")
+def model():
+    torch.manual_seed(0)
+    return HorsesHumansCNN().eval()
+
+
+def encode(picture: Image.Image, fmt: str, **options) -> bytes:
+    buffer = io.BytesIO()
+    picture.save(buffer, fmt, **options)
+    return buffer.getvalue()
+
+
+def test_predictions_are_sorted_probabilities_over_both_classes(model, photo_path):
+    result = helpers.predict_image(model, photo_path, CLASSES, ImageTransform(150))
+    assert sorted(name for name, _ in result) == CLASSES
+    assert result[0][1] >= result[1][1]
+    assert sum(p for _, p in result) == pytest.approx(1.0, abs=1e-5)
+
+
+def test_path_bytes_and_pil_give_the_same_answer(model, photo_path, photo):
+    transform = ImageTransform(150)
+    from_path = helpers.predict_image(model, photo_path, CLASSES, transform)
+    from_bytes = helpers.predict_image(model, photo_path.read_bytes(), CLASSES, transform)
+    from_pil = helpers.predict_image(model, photo, CLASSES, transform)
+    assert from_path == from_bytes
+    assert from_path[0][1] == pytest.approx(from_pil[0][1], abs=1e-6)
+
+
+def test_transform_matches_the_training_pipeline(photo_path):
+    """The prediction preprocessing gives the same pixels as load_image_folder + the loader."""
+    from helpers.data import read_image_file
+
+    training_pixels = read_image_file(photo_path, 150).float() / 255 * 2 - 1
+    predict_pixels = ImageTransform(150)(open_image(photo_path))
+    assert torch.allclose(training_pixels, predict_pixels, atol=1e-5)
+
+
+@pytest.mark.parametrize("make, mode_before", [
+    (lambda p: encode(p.resize((900, 900)), "JPEG"), "RGB"),
+    (lambda p: encode(p.resize((4000, 3000)), "JPEG"), "RGB"),
+    (lambda p: encode(p.convert("RGBA"), "PNG"), "RGBA"),
+    (lambda p: encode(p.convert("P"), "PNG"), "P"),
+    (lambda p: encode(p.convert("L"), "PNG"), "L"),
+    (lambda p: encode(p.convert("CMYK"), "JPEG"), "CMYK"),
+    (lambda p: encode(Image.fromarray(np.asarray(p.convert("L")).astype(np.uint16) * 257),
+                      "PNG"), "I;16"),
+])
+def test_real_photo_formats_open_as_rgb(make, mode_before, photo, model):
+    data = make(photo)
+    assert Image.open(io.BytesIO(data)).mode == mode_before
+    picture = open_image(data)
+    assert picture.mode == "RGB"
+    assert len(helpers.predict_image(model, data, CLASSES, ImageTransform(150))) == 2
+
+
+def test_sixteen_bit_values_are_scaled_not_clipped(photo):
+    grey = np.asarray(photo.convert("L"))
+    data = encode(Image.fromarray(grey.astype(np.uint16) * 257), "PNG")
+    assert np.abs(np.asarray(open_image(data))[..., 0].astype(int) - grey).max() <= 1
+
+
+def test_transparent_pixels_become_white(photo):
+    rgba = photo.convert("RGBA")
+    rgba.putalpha(0)
+    assert np.asarray(open_image(encode(rgba, "PNG"))).min() == 255
+
+
+def test_exif_rotation_is_applied(photo):
+    exif = photo.getexif()
+    exif[0x0112] = 6  # "rotate 90° clockwise to display"
+    data = encode(photo.resize((300, 200)), "JPEG", exif=exif)
+    assert open_image(data).size == (200, 300)
+
+
+def _png_header_claiming(width: int, height: int) -> bytes:
+    header = struct.pack(">IIBBBBB", width, height, 8, 0, 0, 0, 0)
+    chunk = b"IHDR" + header
+    return (b"\x89PNG\r\n\x1a\n" + struct.pack(">I", 13) + chunk
+            + struct.pack(">I", zlib.crc32(chunk)))
+
+
+@pytest.mark.parametrize("data, message", [
+    (b"", "empty"),
+    (b"Dear diary, this is not a photo.", "not an image"),
+    (b"<html><body>403 Forbidden</body></html>", "not an image"),
+    (None, "truncated"),  # filled in below: the first 2,000 bytes of a real JPEG
+    ("bomb", "absurd number of pixels"),
+])
+def test_unusable_input_raises_one_clear_error(data, message, photo, model):
+    if data is None:
+        data = encode(photo, "JPEG")[:2000]
+    elif data == "bomb":
+        tiny = encode(Image.new("L", (1, 1)), "PNG")
+        data = _png_header_claiming(100_000, 100_000) + tiny[33:]  # real IDAT and IEND
+    with pytest.raises(ImageError, match=message):
+        helpers.predict_image(model, data, CLASSES, ImageTransform(150))
+
+
+def test_missing_file_is_an_image_error(model, tmp_path):
+    with pytest.raises(ImageError, match="not a file"):
+        helpers.predict_image(model, tmp_path / "nope.jpg", CLASSES, ImageTransform(150))
+
+
+def test_wrong_number_of_class_names_is_refused(photo_path):
+    with pytest.raises(ValueError, match="3 outputs but 2 class names"):
+        helpers.predict_image(torch.nn.Sequential(torch.nn.Flatten(), torch.nn.LazyLinear(3)),
+                              photo_path, CLASSES, ImageTransform(32))
+
+
+def test_topk_limits_a_many_class_answer(photo_path):
+    model = torch.nn.Sequential(torch.nn.AdaptiveAvgPool2d(4), torch.nn.Flatten(),
+                                torch.nn.Linear(48, 5))
+    result = helpers.predict_image(model, photo_path, list("abcde"), ImageTransform(32), topk=3)
+    assert len(result) == 3
+    assert [p for _, p in result] == sorted((p for _, p in result), reverse=True)
+
+
+# --- the upload widget ------------------------------------------------------------------
+
+def _browser_upload(name: str, data: bytes, kind: str) -> dict:
+    """One file as ipywidgets 8's FileUpload.value holds it after a browser upload."""
+    return {"name": name, "type": kind, "size": len(data), "content": memoryview(data),
+            "last_modified": datetime.datetime.now(datetime.timezone.utc)}
+
+
+def test_upload_shows_a_chart_for_each_photo_and_an_error_line_for_a_bad_file(
+        model, photo_path, photo):
+    import ipywidgets as widgets
+
+    classifier = PhotoClassifier(model, CLASSES, ImageTransform(150))
+    classifier.upload.value = (
+        _browser_upload("horse.jpg", photo_path.read_bytes(), "image/jpeg"),
+        _browser_upload("notes.txt", b"shopping list: carrots", "text/plain"),
+        _browser_upload("big.png", encode(photo.resize((900, 900)), "PNG"), "image/png"),
+    )
+    rows = classifier.results.children
+    assert [type(row) for row in rows] == [widgets.Image, widgets.HTML, widgets.Image]
+    chart = bytes(rows[0].value)
+    assert chart.startswith(b"\x89PNG") and len(chart) > 5000
+    assert "notes.txt" in rows[1].value and "not an image" in rows[1].value
+
+
+def test_empty_upload_says_what_to_do(model):
+    classifier = PhotoClassifier(model, CLASSES, ImageTransform(150))
+    classifier.classify([("phone-photo.jpg", b"")])
+    (row,) = classifier.results.children
+    assert "arrived empty" in row.value and "smaller photo" in row.value
+
+
+def test_uploaded_files_reads_both_ipywidgets_shapes():
+    v8 = ({"name": "a.png", "content": memoryview(b"abc")},)
+    v7 = {"a.png": {"metadata": {"name": "a.png"}, "content": b"abc"}}
+    assert uploaded_files(v8) == uploaded_files(v7) == [("a.png", b"abc")]
+
+
+# --- saving and reloading ----------------------------------------------------------------
+
+def test_save_and_reload_gives_the_same_predictions(tmp_path, model, photo_path):
+    path = save_model(tmp_path / "hoh.pt", model, CLASSES, ImageTransform(150))
+    reloaded, names, transform = load_model(path)
+    assert names == CLASSES and transform == ImageTransform(150)
+    assert not reloaded.training
+    before = helpers.predict_image(model, photo_path, CLASSES, ImageTransform(150))
+    after = helpers.predict_image(reloaded, photo_path, names, transform)
+    assert before == after
+
+
+def test_saved_file_holds_no_pickled_code(tmp_path, model):
+    path = save_model(tmp_path / "hoh.pt", model, CLASSES, ImageTransform(150))
+    torch.load(path, weights_only=True)  # would raise if anything but plain data were inside
+
+
+def test_bad_model_files_give_clear_errors(tmp_path, model):
+    good = save_model(tmp_path / "hoh.pt", model, CLASSES, ImageTransform(150))
+    truncated = tmp_path / "truncated.pt"
+    truncated.write_bytes(good.read_bytes()[:100_000])
+    text = tmp_path / "notes.pt"
+    text.write_text("not a model")
+    plain = tmp_path / "plain.pt"
+    torch.save({"weights": torch.zeros(3)}, plain)
+    for path, message in ((truncated, "not a readable saved model"),
+                          (text, "not a readable saved model"),
+                          (plain, "not written by helpers.save_model")):
+        with pytest.raises(ValueError, match=message):
+            load_model(path)
+    with pytest.raises(FileNotFoundError):
+        load_model(tmp_path / "missing.pt")
+
+
+def test_weights_of_another_architecture_are_refused(tmp_path, model):
+    path = save_model(tmp_path / "hoh.pt", model, CLASSES, ImageTransform(150))
+    saved = torch.load(path, weights_only=True)
+    saved["state_dict"] = FashionCNN().state_dict()
+    torch.save(saved, path)
+    with pytest.raises(ValueError, match="do not fit a HorsesHumansCNN"):
+        load_model(path)
