@@ -13,6 +13,7 @@ that tensor (on the GPU when there is one), so an epoch never decodes a JPEG.
 
 from __future__ import annotations
 
+import gzip
 import hashlib
 import os
 import shutil
@@ -323,6 +324,11 @@ def _extract_split(zip_path: Path, split: ImageFolderSplit, root: Path) -> Path:
         if found is None:
             raise DatasetCorruptError(f"{zip_path} does not hold the folders {split.class_names}.")
         check_counts(found, split)
+        if target.exists():
+            raise DatasetCorruptError(
+                f"{target} exists but does not hold the complete split (classes: "
+                f"{', '.join(split.class_names)}). Delete it and run again to re-extract "
+                f"{zip_path.name}.")
         shutil.move(str(found), target)
     return target
 
@@ -459,11 +465,27 @@ def load_fashion_mnist() -> tuple[ImageSet, ImageSet]:
             "written by the tests. Accuracies computed on it mean nothing.",
             stacklevel=2,
         )
+    if offline:  # torchvision reads only the unpacked files; unpack the .gz files we accept
+        for name in FASHION_FILES:
+            packed, unpacked = raw / (name + ".gz"), raw / name
+            if packed.exists() and not unpacked.exists():
+                try:
+                    with gzip.open(packed, "rb") as source, open(unpacked, "wb") as target:
+                        shutil.copyfileobj(source, target)
+                except PermissionError as error:
+                    raise DatasetNotFoundError(
+                        f"{raw} is read-only, so {packed.name} cannot be unpacked there: "
+                        f"unpack the four .gz files (gunzip) in that folder.") from error
+                except (OSError, EOFError) as error:
+                    unpacked.unlink(missing_ok=True)
+                    raise DatasetCorruptError(
+                        f"{packed} could not be unpacked ({error}): delete it and fetch it "
+                        f"again.") from error
     sets = []
     for train in (True, False):
         try:
             dataset = FashionMNIST(str(root), train=train, download=not offline)
-        except RuntimeError as error:
+        except (RuntimeError, AssertionError, ValueError) as error:  # torchvision's IDX reader
             message = f"Fashion-MNIST in {raw} could not be read: {error}"
             raise DatasetCorruptError(message) from error
         sets.append(ImageSet(dataset.data.unsqueeze(1), dataset.targets.long(), FASHION_CLASSES))
@@ -497,6 +519,8 @@ def load_ascent():
         cached = cache / "ascent.dat"
         if not cached.exists() or sha256_of(cached) != ASCENT_SHA256:
             shutil.copyfile(source, cached)
+    if root is not None:
+        return scipy.datasets.ascent()  # reads the cached copy just checked
     try:
         return scipy.datasets.ascent()
     except Exception as error:  # pooch raises requests' or urllib's errors when offline
