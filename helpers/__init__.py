@@ -31,10 +31,12 @@ from helpers.training import (
     predict,
     seed_everything,
 )
+from helpers.transfer import extract_features, inception_transfer
 
 __all__ = [
     "DatasetCorruptError", "DatasetNotFoundError", "History", "ImageError", "ImageSet",
-    "ImageTransform", "InMemoryLoader", "count_parameters", "evaluate", "fit", "get_device",
+    "ImageTransform", "InMemoryLoader", "count_parameters", "evaluate", "extract_features", "fit",
+    "get_device", "inception_transfer",
     "is_quick", "load_ascent", "load_fashion_mnist", "load_horses_or_humans",
     "load_image_folder", "load_model", "load_rock_paper_scissors", "make_optimizer",
     "model_path", "predict", "predict_image", "quick_or_full", "save_model", "seed_everything",

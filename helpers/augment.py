@@ -25,11 +25,14 @@ class PerImage:
 
 def chapter_augmentation(degrees: float = 20, shift: float = 0.2, zoom: float = 0.2,
                          shear: float = 20, horizontal_flip: bool = True,
-                         vertical_flip: bool = False) -> PerImage:
-    """The chapter's augmentations: rotation, shifts, zoom, shear and flips, drawn per image."""
+                         vertical_flip: bool = False, fill: int = 0) -> PerImage:
+    """The chapter's augmentations: rotation, shifts, zoom, shear and flips, drawn per image.
+
+    ``fill`` is the value of the pixels moved in from outside the picture (0 black, 255 white).
+    """
     steps = [v2.RandomAffine(degrees=degrees, translate=(shift, shift),
                              scale=(1 - zoom, 1 + zoom), shear=shear,
-                             interpolation=v2.InterpolationMode.BILINEAR)]
+                             interpolation=v2.InterpolationMode.BILINEAR, fill=fill)]
     if horizontal_flip:
         steps.append(v2.RandomHorizontalFlip())
     if vertical_flip:

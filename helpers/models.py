@@ -61,10 +61,39 @@ class HorsesHumansCNN(nn.Module):
         return self.classifier(self.features(x))
 
 
+class RPSNet(nn.Module):
+    """A small CNN for Rock-Paper-Scissors, trained from scratch: four conv blocks, then a
+    global average and one linear layer giving ``num_classes`` logits (for CrossEntropyLoss).
+
+    Each block is conv 3x3 -> batch norm -> ReLU -> 2x2 max pool, halving the image: at
+    128 x 128 input the last block sees 8 x 8. Batch norm lets it train in a few epochs.
+    """
+
+    def __init__(self, num_classes: int = 3, width: int = 16, dropout: float = 0.0) -> None:
+        super().__init__()
+        self.config = {"num_classes": num_classes, "width": width, "dropout": dropout}
+        blocks, channels = [], 3
+        for out in (width, width * 2, width * 4, width * 4):
+            blocks += [nn.Conv2d(channels, out, 3, padding=1, bias=False), nn.BatchNorm2d(out),
+                       nn.ReLU(), nn.MaxPool2d(2)]
+            channels = out
+        self.features = nn.Sequential(*blocks)
+        self.classifier = nn.Sequential(nn.AdaptiveAvgPool2d(1), nn.Flatten(),
+                                        nn.Dropout(dropout), nn.Linear(channels, num_classes))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.classifier(self.features(x))
+
+
 # The models ``helpers.save_model`` can save and ``helpers.load_model`` can rebuild, by name.
-ARCHITECTURES: dict[str, type[nn.Module]] = {
-    model.__name__: model for model in (FashionDense, FashionCNN, HorsesHumansCNN)
-}
+def _architectures() -> dict[str, type[nn.Module]]:
+    from helpers.transfer import TransferNet
+
+    return {model.__name__: model
+            for model in (FashionDense, FashionCNN, HorsesHumansCNN, RPSNet, TransferNet)}
+
+
+ARCHITECTURES = _architectures()
 
 
 def count_parameters(model: nn.Module) -> tuple[int, int]:

@@ -10,6 +10,17 @@ import torch
 from helpers.training import History
 
 
+def _finish(fig, title: str):
+    """Grid, legend and whole-number epochs on every axis; a title; tight layout."""
+    for ax in fig.axes:
+        ax.grid(alpha=0.3)
+        ax.legend()
+        ax.xaxis.get_major_locator().set_params(integer=True)
+    fig.suptitle(title)
+    fig.tight_layout()
+    return fig
+
+
 def plot_history(history: History, title: str = "Training history"):
     """Plot loss and accuracy per epoch, training against validation (overfitting shows)."""
     epochs = range(1, len(history) + 1)
@@ -20,13 +31,7 @@ def plot_history(history: History, title: str = "Training history"):
     ax_acc.plot(epochs, history.train_acc, "o-", label="training")
     ax_acc.plot(epochs, history.val_acc, "s--", label="validation")
     ax_acc.set(title="Accuracy", xlabel="epoch", ylabel="accuracy (fraction correct)")
-    for ax in (ax_loss, ax_acc):
-        ax.grid(alpha=0.3)
-        ax.legend()
-        ax.xaxis.get_major_locator().set_params(integer=True)
-    fig.suptitle(title)
-    fig.tight_layout()
-    return fig
+    return _finish(fig, title)
 
 
 def _as_displayable(image: torch.Tensor):
@@ -108,10 +113,4 @@ def compare_histories(histories: dict[str, History], title: str = "Runs compared
         ax_train.plot(epochs, history.train_acc, "o-", label=name)
     ax_val.set(title="Validation accuracy", xlabel="epoch", ylabel="accuracy (fraction correct)")
     ax_train.set(title="Training accuracy", xlabel="epoch")
-    for ax in (ax_val, ax_train):
-        ax.grid(alpha=0.3)
-        ax.legend()
-        ax.xaxis.get_major_locator().set_params(integer=True)
-    fig.suptitle(title)
-    fig.tight_layout()
-    return fig
+    return _finish(fig, title)

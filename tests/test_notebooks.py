@@ -63,6 +63,9 @@ def test_saved_notebook_is_clean(path):
     assert notebook["metadata"]["kernelspec"]["name"] == "python3"
     assert "widgets" not in notebook["metadata"], "saved widget state can hold uploaded photos"
     for cell in notebook["cells"]:
+        if cell.get("outputs"):
+            # nbval refuses a cell that has outputs but no execution count ("unrun reference cell").
+            assert cell.get("execution_count"), f"{path.name}: a cell has outputs but was never run"
         for output in cell.get("outputs", []):
             assert output["output_type"] != "error", f"{path.name} was saved with an error"
             assert "application/vnd.jupyter.widget-view+json" not in output.get("data", {})

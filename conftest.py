@@ -16,7 +16,7 @@ from pathlib import Path
 
 import numpy as np
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parent
 
 
 def write_idx(path: Path, array: np.ndarray) -> None:
@@ -39,7 +39,7 @@ def write_fashion_stand_in(folder: Path, train: int = 2000, test: int = 500, see
         write_idx(raw / f"{prefix}-images-idx3-ubyte", images)
         write_idx(raw / f"{prefix}-labels-idx1-ubyte", labels)
     (folder / "STAND-IN.txt").write_text(
-        "Synthetic stand-in written by tests/conftest.py. This is NOT Fashion-MNIST.\n")
+        "Synthetic stand-in written by conftest.py. This is NOT Fashion-MNIST.\n")
 
 
 def pytest_configure(config) -> None:

@@ -1,0 +1,233 @@
+"""Transfer learning (Inception v3 head, frozen base, cached features, weights files) and the
+from-scratch Rock-Paper-Scissors model on real data.
+
+Inception v3 accepts inputs down to 75 x 75, which keeps these tests fast on a CPU; the
+pretrained weights cannot be downloaded here, so the weight-file tests use a file written by
+the test itself (named with its own SHA-256 prefix, as torch names its checkpoints).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import time
+import warnings
+from pathlib import Path
+
+import pytest
+import torch
+from torch import nn
+from torchvision.models import inception_v3
+
+import helpers
+import helpers.transfer as transfer
+from helpers.inference import ImageTransform, load_model, save_model
+from helpers.models import RPSNet
+from helpers.transfer import (
+    PretrainedWeightsUnavailable,
+    TensorLoader,
+    TransferNet,
+    WeightsError,
+    extract_features,
+    inception_transfer,
+    make_head,
+)
+
+HEAD_PARAMETERS_3 = 2048 * 1024 + 1024 + 1024 * 3 + 3  # 2,101,251
+
+
+@pytest.fixture(scope="module")
+def net() -> TransferNet:
+    torch.manual_seed(0)
+    return TransferNet(num_classes=3)
+
+
+def test_the_new_head_is_the_only_trainable_part(net):
+    trainable, frozen = helpers.count_parameters(net)
+    assert trainable == HEAD_PARAMETERS_3
+    assert all(not p.requires_grad for p in net.base.parameters())
+    assert all(p.requires_grad for p in net.head.parameters())
+    # 27,161,264 in torchvision's model, less its 1000-class fc and the auxiliary classifier
+    stock = inception_v3(weights=None, aux_logits=True, init_weights=False)
+    removed = sum(p.numel() for p in stock.fc.parameters()) + sum(
+        p.numel() for p in stock.AuxLogits.parameters())
+    assert frozen == sum(p.numel() for p in stock.parameters()) - removed
+    assert [type(m) for m in net.head] == [nn.Linear, nn.ReLU, nn.Linear]
+    assert net.head[0].in_features == 2048 and net.head[-1].out_features == 3
+
+
+def test_training_mode_gives_one_tensor_and_keeps_the_base_in_eval(net):
+    net.train()
+    try:
+        out = net(torch.randn(2, 3, 75, 75))
+        assert isinstance(out, torch.Tensor) and out.shape == (2, 3)  # no aux logits tuple
+        assert net.head.training and not net.base.training
+        assert not any(m.training for m in net.base.modules())
+    finally:
+        net.eval()
+
+
+def test_a_training_step_changes_the_head_and_not_the_base(net):
+    model = TransferNet(num_classes=2)
+    base_before = {k: v.clone() for k, v in model.base.state_dict().items()}
+    head_before = [p.clone() for p in model.head.parameters()]
+    images, labels = torch.randn(4, 3, 75, 75), torch.tensor([0, 1, 0, 1])
+    helpers.fit(model, [(images, labels)], [(images, labels)], epochs=1, verbose=False)
+    for key, value in model.base.state_dict().items():  # batch-norm statistics included
+        assert torch.equal(value, base_before[key]), key
+    assert any(not torch.equal(a, b) for a, b in zip(model.head.parameters(), head_before))
+
+
+def test_dropout_head_has_dropout_before_and_after_the_hidden_layer():
+    head = make_head(2048, 3, dropout=0.5)
+    assert [type(m) for m in head] == [nn.Dropout, nn.Linear, nn.ReLU, nn.Dropout, nn.Linear]
+    assert all(m.p == 0.5 for m in head if isinstance(m, nn.Dropout))
+    assert TransferNet(3, dropout=0.5).config == {"num_classes": 3, "hidden": 1024,
+                                                  "dropout": 0.5}
+
+
+def test_cached_features_give_the_same_logits_as_the_full_model(net):
+    images = torch.randn(10, 3, 75, 75)
+    labels = torch.zeros(10, dtype=torch.long)
+    features = extract_features(net.base, [(images[:6], labels[:6]), (images[6:], labels[6:])],
+                                "cpu")
+    assert features.shape == (10, 2048)
+    with torch.no_grad():
+        net.eval()
+        full = net(images)
+        net.train()  # the base stays in eval mode, so training-mode logits match too
+        full_train_mode = net(images)
+        net.eval()
+        cached = net.head(features)
+    torch.testing.assert_close(cached, full, rtol=1e-4, atol=1e-5)
+    torch.testing.assert_close(cached, full_train_mode, rtol=1e-4, atol=1e-5)
+
+
+def test_tensor_loader_batches_everything_once_and_shuffles_with_its_seed():
+    features, labels = torch.arange(10.0).view(10, 1), torch.arange(10)
+    batches = list(TensorLoader(features, labels, batch_size=4))
+    assert [len(y) for _, y in batches] == [4, 4, 2] and len(TensorLoader(features, labels, 4)) == 3
+    order = [torch.cat([y for _, y in TensorLoader(features, labels, 4, shuffle=True, seed=s)])
+             for s in (1, 1, 2)]
+    assert sorted(order[0].tolist()) == list(range(10))
+    assert torch.equal(order[0], order[1]) and not torch.equal(order[0], order[2])
+    with pytest.raises(ValueError, match="10 feature rows but 9 labels"):
+        TensorLoader(features, labels[:9])
+
+
+# --------------------------------------------------------------------------------------
+# Weights files: found, checked, or loudly missing
+# --------------------------------------------------------------------------------------
+
+
+@pytest.fixture()
+def offline_hub(tmp_path, monkeypatch):
+    """An empty torch cache and no CONVNET_WEIGHTS; downloads fail as they do offline."""
+    monkeypatch.setattr(torch.hub, "get_dir", lambda: str(tmp_path / "hub"))
+    monkeypatch.delenv(transfer.WEIGHTS_ENV, raising=False)
+
+    def no_network(*args, **kwargs):
+        raise OSError("Name or service not known")
+
+    monkeypatch.setattr(torch.hub, "load_state_dict_from_url", no_network)
+    return tmp_path
+
+
+def test_missing_weights_warn_loudly_and_the_model_still_runs(offline_hub):
+    with pytest.warns(PretrainedWeightsUnavailable, match="UNTRAINED weights"):
+        model, loaded = inception_transfer(num_classes=2)
+    assert loaded is False
+    assert model.eval()(torch.randn(1, 3, 75, 75)).shape == (1, 2)
+
+
+def test_a_half_downloaded_weights_file_is_named_in_the_error(offline_hub, monkeypatch):
+    folder = offline_hub / "weights"
+    folder.mkdir()
+    damaged = folder / transfer.WEIGHTS_FILE
+    damaged.write_bytes(b"\x00" * 5000)
+    monkeypatch.setenv(transfer.WEIGHTS_ENV, str(folder))
+    with pytest.raises(WeightsError) as error:
+        inception_transfer(num_classes=2)
+    assert str(damaged) in str(error.value) and "half-finished download" in str(error.value)
+
+
+def test_weights_from_the_named_folder_are_loaded_into_the_base(offline_hub, monkeypatch):
+    torch.manual_seed(1)
+    stock = inception_v3(weights=None, aux_logits=True, init_weights=False)
+    draft = offline_hub / "draft.pth"
+    torch.save(stock.state_dict(), draft)
+    digest = hashlib.sha256(draft.read_bytes()).hexdigest()
+    folder = offline_hub / "weights"
+    folder.mkdir()
+    name = f"inception_v3_test-{digest[:8]}.pth"
+    draft.rename(folder / name)
+    monkeypatch.setattr(transfer, "WEIGHTS_FILE", name)
+    monkeypatch.setenv(transfer.WEIGHTS_ENV, str(folder))
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", PretrainedWeightsUnavailable)
+        model, loaded = inception_transfer(num_classes=2)
+    assert loaded is True
+    assert torch.equal(model.base.Conv2d_1a_3x3.conv.weight, stock.Conv2d_1a_3x3.conv.weight)
+    assert torch.equal(model.base.Mixed_7c.branch1x1.bn.running_var,
+                       stock.Mixed_7c.branch1x1.bn.running_var)
+    assert not any(p.requires_grad for p in model.base.parameters())
+
+
+# --------------------------------------------------------------------------------------
+# Saving and reloading both kinds of model
+# --------------------------------------------------------------------------------------
+
+
+def test_transfer_model_round_trip_keeps_predictions_and_preprocessing(tmp_path, net):
+    transform = ImageTransform(size=75, mean=(0.485, 0.456, 0.406), std=(0.229, 0.224, 0.225))
+    path = save_model(tmp_path / "transfer.pt", net, ["paper", "rock", "scissors"], transform)
+    model, names, reloaded_transform = load_model(path)
+    assert isinstance(model, TransferNet) and not model.training
+    assert names == ["paper", "rock", "scissors"] and reloaded_transform == transform
+    images = torch.randn(3, 3, 75, 75)
+    with torch.no_grad():
+        torch.testing.assert_close(model(images), net.eval()(images))
+
+
+def test_rps_model_round_trip_and_a_wrong_class_count_is_refused(tmp_path):
+    torch.manual_seed(0)
+    model = RPSNet(num_classes=3, width=8).eval()
+    path = save_model(tmp_path / "rps.pt", model, ["paper", "rock", "scissors"],
+                      ImageTransform(size=64))
+    reloaded, _, _ = load_model(path)
+    images = torch.randn(4, 3, 64, 64)
+    with torch.no_grad():
+        assert torch.equal(reloaded(images), model(images))
+    # the same weights saved under a two-class description do not fit
+    saved = torch.load(path, weights_only=True)
+    saved["config"]["num_classes"] = 2
+    torch.save(saved, tmp_path / "lying.pt")
+    with pytest.raises(ValueError, match="do not fit a RPSNet"):
+        load_model(tmp_path / "lying.pt")
+
+
+# --------------------------------------------------------------------------------------
+# The from-scratch Rock-Paper-Scissors model learns on real data
+# --------------------------------------------------------------------------------------
+
+TEST_ACC_NEEDED = 0.60  # chance is 1/3
+
+
+def test_REAL_DATA_LEARNING_rps_from_scratch_beats_chance(capsys):
+    root = Path(os.environ["CONVNET_DATA"])
+    if not (root / "rps" / "train").is_dir():
+        pytest.skip(f"real Rock-Paper-Scissors not found in {root}: set CONVNET_DATA")
+    train, test = helpers.load_rock_paper_scissors(size=64)
+    assert (len(train), len(test)) == (2520, 372)
+    train = train.subset(per_class=200, seed=0)
+    helpers.seed_everything(0)
+    model = RPSNet(num_classes=3, width=16)
+    start = time.perf_counter()
+    history = helpers.fit(model, helpers.InMemoryLoader(train, 32, shuffle=True),
+                          helpers.InMemoryLoader(test, 128), epochs=3, verbose=False)
+    with capsys.disabled():
+        print(f"\n[real-data learning check] RPSNet on Rock-Paper-Scissors (600 training images "
+              f"at 64 px): test accuracy by epoch {[round(a, 3) for a in history.val_acc]} "
+              f"(needs >= {TEST_ACC_NEEDED}), {time.perf_counter() - start:.0f} s")
+    assert history.val_acc[-1] >= TEST_ACC_NEEDED, history
+    assert history.train_loss[-1] < history.train_loss[0], history
