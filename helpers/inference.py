@@ -27,7 +27,7 @@ def _read_bytes(image: str | Path | bytes | bytearray | memoryview) -> tuple[byt
         if not path.is_file():
             raise ImageError(f"{path} is not a file.")
         return path.read_bytes(), path.name
-    return bytes(image), "the upload"
+    return bytes(image), "this file"
 
 
 def open_image(image: str | Path | bytes | Image.Image) -> Image.Image:

@@ -93,6 +93,11 @@ def test_cached_features_give_the_same_logits_as_the_full_model(net):
                                 "cpu")
     assert features.shape == (10, 2048)
     with torch.no_grad():
+        direct = net.eval().base(images)
+    # an untrained base gives tiny features, so compare them relatively (no absolute slack)
+    assert direct.abs().max() > 0 and (direct[0] - direct[1]).abs().max() > 0
+    torch.testing.assert_close(features, direct, rtol=1e-4, atol=0)
+    with torch.no_grad():
         net.eval()
         full = net(images)
         net.train()  # the base stays in eval mode, so training-mode logits match too

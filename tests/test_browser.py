@@ -1,0 +1,400 @@
+"""End to end in a real browser: JupyterLab driven by headless Chromium, as a learner uses it.
+
+A throw-away copy of notebooks/ is served by JupyterLab from this environment (127.0.0.1, a
+token). Every notebook is opened: its kernel must start without a question and its saved outputs
+must show no widget error. Every notebook whose code uses widgets is then run (outputs cleared,
+*Run -> Run All Cells*): every code cell must run, in order, without a traceback; every widget
+must render (no "Error displaying widget", no "model not found"); the browser console must show
+no error. Every upload widget then gets two files at once through its file chooser, a real photo
+from the data folder and a text file: a bar chart must appear for the photo and the one-line
+"✗ notes.txt: ..." error for the other; a screenshot goes to test-artifacts/browser/. Notebook
+03 must have an upload widget.
+
+Needs Chromium (`apt-get install chromium` on Debian/Ubuntu; another path in CONVNET_CHROMIUM)
+and the Python package playwright (requirements.txt; its own browser download is not used);
+skipped without them. QUICK mode and the data folder come from conftest.py. Select it with
+`pytest -m browser`, leave it out with `-m "not browser"`, pick notebooks with `-k "01 or 03"`.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import secrets
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+try:
+    from playwright.sync_api import sync_playwright
+except ImportError:  # the tests are skipped below
+    sync_playwright = None
+
+REPO = Path(__file__).resolve().parents[1]
+NOTEBOOKS = sorted((REPO / "notebooks").glob("[0-9][0-9]_*.ipynb"))
+UPLOAD_NOTEBOOK = "03_horses_or_humans.ipynb"  # must show an upload widget
+ARTIFACTS = REPO / "test-artifacts" / "browser"  # git-ignored
+CHROMIUM = Path(os.environ.get("CONVNET_CHROMIUM", "/usr/bin/chromium"))
+# Without the networking flags Chromium keeps calling Google's services, which a closed network
+# refuses; Playwright gives every launch a fresh, temporary profile.
+CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+                 "--disable-background-networking", "--disable-component-update",
+                 "--disable-sync"]
+RUN_ALL_TIMEOUT_S = 600  # one notebook in QUICK mode: seconds to ~2 minutes on a busy 2-core CPU
+WIDGET_PROBLEMS = ("Error displaying widget", "model not found")
+# Console errors that are JupyterLab's own, not the collection's (each with its reason).
+IGNORED_CONSOLE_ERRORS = [
+    r"^Failed to load resource: the server responded with a status of 404",  # optional endpoints
+]
+
+_missing = [what for what, absent in ((f"Chromium ({CHROMIUM})", not CHROMIUM.exists()),
+                                      ("the Python package playwright", sync_playwright is None))
+            if absent]
+needs_browser = [
+    pytest.mark.browser,
+    pytest.mark.skipif(bool(_missing), reason=(
+        f"browser test skipped: {' and '.join(_missing)} not found. Install Chromium with "
+        f"`sudo apt-get install chromium` (Debian/Ubuntu; or set CONVNET_CHROMIUM to its path) and "
+        f"playwright with `pip install -r requirements.txt` (no `playwright install` needed)")),
+]
+
+
+# ----------------------------------------------------------------------------------------------
+# JupyterLab on 127.0.0.1, serving a copy of notebooks/
+# ----------------------------------------------------------------------------------------------
+
+
+class Lab:
+    def __init__(self, base: Path, env: dict[str, str]) -> None:
+        self.base, self.token = base, secrets.token_hex(24)
+        with socket.socket() as probe:
+            probe.bind(("127.0.0.1", 0))
+            self.port = probe.getsockname()[1]
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.log = base / "jupyterlab.log"
+        command = [
+            sys.executable, "-m", "jupyter", "lab", "--no-browser", "--ServerApp.ip=127.0.0.1",
+            f"--ServerApp.port={self.port}", "--ServerApp.port_retries=0",
+            f"--ServerApp.token={self.token}", f"--ServerApp.root_dir={base / 'notebooks'}",
+            "--ServerApp.allow_root=True",
+            "--LabApp.check_for_updates_class=jupyterlab.NeverCheckForUpdate",
+            # were this process ever orphaned, it would stop by itself
+            "--ServerApp.shutdown_no_activity_timeout=1200",
+            "--MappingKernelManager.cull_idle_timeout=900",
+        ]
+        with self.log.open("w") as log:
+            self.process = subprocess.Popen(command, cwd=base, env=env, stdin=subprocess.DEVNULL,
+                                            stdout=log, stderr=subprocess.STDOUT,
+                                            start_new_session=True)
+
+    def api(self, path: str, method: str = "GET", timeout: float = 10):
+        request = urllib.request.Request(f"{self.url}{path}", method=method,
+                                         headers={"Authorization": f"token {self.token}"})
+        with urllib.request.urlopen(request, timeout=timeout) as response:
+            body = response.read()
+        return json.loads(body) if body else None
+
+    def log_tail(self, lines: int = 30) -> str:
+        return "\n".join(self.log.read_text(errors="replace").splitlines()[-lines:])
+
+    def wait_until_up(self, timeout_s: float = 120) -> None:
+        deadline = time.monotonic() + timeout_s
+        while True:
+            if self.process.poll() is not None:
+                pytest.fail(f"JupyterLab exited ({self.process.returncode}):\n{self.log_tail()}")
+            try:
+                self.api("/api/status", timeout=5)
+                return
+            except (OSError, urllib.error.URLError):
+                if time.monotonic() > deadline:
+                    pytest.fail(f"JupyterLab did not answer in {timeout_s} s:\n{self.log_tail()}")
+                time.sleep(0.5)
+
+    def shut_down_kernels(self) -> None:
+        for session in self.api("/api/sessions"):
+            self.api(f"/api/sessions/{session['id']}", "DELETE", timeout=60)
+        for kernel in self.api("/api/kernels"):
+            self.api(f"/api/kernels/{kernel['id']}", "DELETE", timeout=60)
+
+    def stop(self) -> None:
+        """Kernels first, then the server's process group (SIGTERM, then SIGKILL), then any
+        kernel left (kernels run in sessions of their own, named by a file in our runtime dir)."""
+        if self.process.poll() is None:
+            try:
+                self.shut_down_kernels()
+            except (OSError, urllib.error.URLError, ValueError):
+                pass
+            os.killpg(self.process.pid, signal.SIGTERM)
+            try:
+                self.process.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                os.killpg(self.process.pid, signal.SIGKILL)
+                self.process.wait(timeout=30)
+        runtime = str(self.base / "runtime")
+        for entry in Path("/proc").glob("[0-9]*"):
+            try:
+                if runtime.encode() in (entry / "cmdline").read_bytes():
+                    os.kill(int(entry.name), signal.SIGKILL)
+            except (OSError, ValueError):
+                pass
+
+
+def notebooks_folder_listing() -> set[str]:
+    return {str(p.relative_to(REPO)) for p in (REPO / "notebooks").rglob("*")}
+
+
+@pytest.fixture(scope="module")
+def lab(tmp_path_factory):
+    before = notebooks_folder_listing()
+    base = tmp_path_factory.mktemp("jupyterlab")
+    shutil.copytree(REPO / "notebooks", base / "notebooks",
+                    ignore=shutil.ignore_patterns(".ipynb_checkpoints", "models"))
+    # Every cell kept in the page (the default windowing drops off-screen ones); no news; no
+    # autosave (nothing here needs the copy saved).
+    settings = {
+        "notebook-extension/tracker": {"windowingMode": "none"},
+        "apputils-extension/notification": {"fetchNews": "false", "checkForUpdates": False},
+        "docmanager-extension/plugin": {"autosave": False},
+    }
+    for name, values in settings.items():
+        path = base / "settings" / f"@jupyterlab/{name}.jupyterlab-settings"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(json.dumps(values))
+    env = dict(os.environ)  # CONVNET_QUICK, CONVNET_DATA, CONVNET_MODELS set by conftest.py
+    env.pop("MPLBACKEND", None)  # conftest's Agg would hide every inline figure
+    env.update({f"JUPYTER{key}": str(base / folder) for key, folder in (
+        ("_CONFIG_DIR", "config"), ("_DATA_DIR", "data"), ("_RUNTIME_DIR", "runtime"),
+        ("LAB_SETTINGS_DIR", "settings"), ("LAB_WORKSPACES_DIR", "workspaces"))})
+    server = Lab(base, env)
+
+    def interrupt(signum, frame):  # a SIGTERM (a CI timeout, say) still runs the clean-up below
+        raise KeyboardInterrupt(f"signal {signum}")
+
+    previous = signal.signal(signal.SIGTERM, interrupt)
+    try:
+        server.wait_until_up()
+        print(f"\nJupyterLab at {server.url}, log {server.log}")
+        yield server
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+        server.stop()
+    # Nothing may appear there (checkpoints, models, uploads); a notebook that someone writes
+    # meanwhile is theirs, not this test's.
+    appeared = {path for path in notebooks_folder_listing() - before
+                if not re.fullmatch(r"notebooks/\d\d_[^/]+\.ipynb", path)}
+    assert not appeared, f"the test left files in notebooks/: {sorted(appeared)}"
+
+
+@pytest.fixture(scope="module")
+def browser():
+    with sync_playwright() as playwright:
+        chromium = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+        try:
+            yield chromium
+        finally:
+            chromium.close()
+
+
+# ----------------------------------------------------------------------------------------------
+# Driving a notebook
+# ----------------------------------------------------------------------------------------------
+
+
+# Which widget notebooks are run (Run All) in the browser. 05 and 06 show the same upload widget
+# as 03 but push Inception v3 through a CPU for minutes, so by default they are only opened;
+# CONVNET_BROWSER_RUN=all runs every notebook that uses widgets.
+BROWSER_RUN = os.environ.get("CONVNET_BROWSER_RUN", "01,03,04")
+
+
+def selected_to_run(notebook: str) -> bool:
+    return BROWSER_RUN == "all" or notebook[:2] in BROWSER_RUN.split(",")
+
+
+def uses_widgets(notebook: str) -> bool:
+    """Whether the notebook's code mentions widgets (ipywidgets, helpers.widgets). Only those
+    are run here: nbval runs every notebook already, and a run costs minutes on a 2-core CPU."""
+    cells = json.loads((REPO / "notebooks" / notebook).read_text(encoding="utf-8"))["cells"]
+    return any("widgets" in "".join(cell["source"]) for cell in cells
+               if cell["cell_type"] == "code")
+
+
+def kernel_ready(page, lab: Lab, notebook: str) -> bool:
+    """The notebook's kernel is started, connected to the page and idle. (The toolbar says
+    "idle" before any kernel exists; Run All clicked then asks which kernel to start.)"""
+    sessions = [s for s in lab.api("/api/sessions") if s["path"] == notebook]
+    kernel = sessions[0]["kernel"] if sessions else {}
+    return (kernel.get("execution_state") == "idle" and kernel.get("connections", 0) > 0
+            and page.get_attribute(".jp-Notebook-ExecutionIndicator", "data-status") == "idle")
+
+
+def wait_for(page, what: str, condition, timeout_s: float) -> None:
+    deadline = time.monotonic() + timeout_s
+    while not condition():
+        if page.locator(".jp-Dialog").count():
+            dialog = page.locator(".jp-Dialog").inner_text()
+            hint = (" (the notebook's metadata names no kernel: give it the kernelspec python3)"
+                    if "Select Kernel" in dialog else "")
+            pytest.fail(f"a dialog opened while waiting for {what}{hint}: {dialog!r}")
+        if time.monotonic() > deadline:
+            pytest.fail(f"timed out after {timeout_s} s waiting for {what}")
+        page.wait_for_timeout(500)
+
+
+def click_menu(page, menu: str, command: str) -> None:
+    page.locator("#jp-MainMenu .lm-MenuBar-item", has_text=re.compile(f"^{menu}$")).click()
+    page.locator(f".lm-Menu-item[data-command='{command}']").click()
+
+
+def prompts(page) -> list[str]:
+    return page.locator(".jp-Notebook .jp-CodeCell .jp-InputArea-prompt").all_inner_texts()
+
+
+def run_all_cells(page, lab: Lab, notebook: str) -> float:
+    """Clear the outputs, Run All Cells, and wait until no cell is queued or running and the
+    kernel is idle (three checks in a row). Returns the seconds taken."""
+    click_menu(page, "Edit", "editmenu:clear-all")
+    wait_for(page, "the outputs to clear",
+             lambda: all(p.strip() in ("[ ]:", "") for p in prompts(page)), 30)
+    start = time.monotonic()
+    click_menu(page, "Run", "runmenu:run-all")
+    settled = []
+
+    def finished() -> bool:
+        shown = prompts(page)
+        done = not any("*" in p for p in shown) and any("[1]" in p for p in shown)
+        settled.append(done and kernel_ready(page, lab, notebook))
+        return settled[-3:] == [True] * 3
+
+    wait_for(page, f"Run All in {notebook} (prompts {prompts(page)})", finished, RUN_ALL_TIMEOUT_S)
+    return time.monotonic() - start
+
+
+def check_cells_ran(page) -> None:
+    shown = [p.strip() for p in prompts(page)]
+    tracebacks = [text for text in page.locator(".jp-OutputArea-output").all_inner_texts()
+                  if "Traceback (most recent call last)" in text]
+    assert not tracebacks, f"a cell raised:\n{tracebacks[0]}"
+    assert shown == [f"[{i}]:" for i in range(1, len(shown) + 1)], (
+        f"not every code cell ran, in order, in a fresh kernel: {shown}")
+
+
+def widget_outputs(page):
+    """Cell outputs drawn by the widget renderer: every other renderer marks its output with
+    the mime type it shows, this one does not (it shows its widget, or an error text)."""
+    return page.locator(".jp-Cell-outputArea > .jp-OutputArea-child > "
+                        ".jp-OutputArea-output:not([data-mime-type])")
+
+
+def check_widgets(page, console_errors: list[str]) -> int:
+    """Every widget output shows its widget, nothing says "Error displaying widget" or "model
+    not found", and the console is clean. Returns the number of widget outputs."""
+    outputs = widget_outputs(page)
+    wait_for(page, "the widgets to render", lambda: outputs.evaluate_all(
+        "outputs => outputs.every(o => o.querySelector(':scope > .jupyter-widgets')"
+        " || o.innerText.trim())"), 60)
+    text = page.locator(".jp-Notebook").inner_text()
+    for problem in WIDGET_PROBLEMS:
+        assert problem not in text, f"the notebook shows {problem!r}"
+    shown = outputs.evaluate_all(
+        "outputs => outputs.map(o => !!o.querySelector(':scope > .jupyter-widgets'))")
+    assert all(shown), f"widget outputs without their widget: {outputs.all_inner_texts()}"
+    assert not console_errors, "browser console errors:\n" + "\n".join(console_errors)
+    return len(shown)
+
+
+def check_upload(page, widget, photo: Path, not_an_image: Path, screenshot: Path) -> None:
+    """Upload a photo and a non-image at once through the widget's file chooser: the photo gets a
+    chart (an <img>, decoded), the other file the one-line error. Saves a screenshot."""
+    with page.expect_file_chooser(timeout=30_000) as chooser:
+        widget.locator(".widget-upload").click()  # its <input type=file> is not in the page
+    assert chooser.value.is_multiple(), "the upload widget should take several files at once"
+    chooser.value.set_files([photo, not_an_image])
+    chart = widget.locator("img")
+    chart.first.wait_for(timeout=120_000)
+    page.wait_for_function("image => image.complete && image.naturalWidth > 100",
+                           arg=chart.first.element_handle(), timeout=30_000)
+    error = widget.locator(".widget-html", has_text=f"✗ {not_an_image.name}:")
+    error.first.wait_for(timeout=30_000)
+    assert chart.count() == 1, f"{chart.count()} images for one photo"
+    assert error.count() == 1, error.all_inner_texts()
+    cell = page.locator(".jp-CodeCell").filter(has=widget)
+    cell.scroll_into_view_if_needed()
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    cell.screenshot(path=str(screenshot))
+    print(f"\n  upload of {photo.name} + {not_an_image.name}: {error.first.inner_text().strip()}"
+          f"\n  screenshot {screenshot.relative_to(REPO)}")
+
+
+# ----------------------------------------------------------------------------------------------
+# The test
+# ----------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("notebook", [pytest.param(p.name, marks=needs_browser)
+                                      for p in NOTEBOOKS])
+def test_notebook_in_jupyterlab(notebook, lab, browser, tmp_path):
+    from helpers.data import find_split, list_images  # CONVNET_DATA, as the notebooks use it
+
+    failure = ARTIFACTS / f"{Path(notebook).stem}-failure.png"
+    failure.unlink(missing_ok=True)  # from an earlier run
+    page = browser.new_page(viewport={"width": 1400, "height": 1000})
+    console_errors: list[str] = []
+    page.on("pageerror", lambda error: console_errors.append(f"uncaught: {error}"))
+    page.on("console", lambda message: console_errors.append(message.text) if (
+        message.type == "error" and not any(re.search(pattern, message.text)
+                                            for pattern in IGNORED_CONSOLE_ERRORS)) else None)
+    try:
+        page.goto(f"{lab.url}/lab/tree/{notebook}?reset&token={lab.token}")
+        page.locator(".jp-Notebook .jp-Cell").first.wait_for(timeout=120_000)
+        wait_for(page, "the kernel to start", lambda: kernel_ready(page, lab, notebook), 180)
+        check_widgets(page, console_errors)  # the outputs as saved, before anything runs
+        if not uses_widgets(notebook):
+            print(f"\n{notebook}: opened; its code uses no widgets, so its cells are not run")
+            return
+        if not selected_to_run(notebook):
+            print(f"\n{notebook}: opened; not run here (CONVNET_BROWSER_RUN={BROWSER_RUN})")
+            return
+        seconds = run_all_cells(page, lab, notebook)
+        check_cells_ran(page)
+        widgets = check_widgets(page, console_errors)
+        print(f"\n{notebook}: Run All Cells took {seconds:.0f} s, {widgets} widget(s) shown")
+
+        uploads = widget_outputs(page).filter(has=page.locator(".widget-upload"))
+        if notebook == UPLOAD_NOTEBOOK:
+            assert uploads.count() >= 1, f"{notebook} shows no upload widget"
+        if uploads.count():
+            photo = list_images(find_split("horse-or-human/validation") / "humans")[0]
+            not_an_image = tmp_path / "notes.txt"
+            not_an_image.write_text("Dear diary, this is not a photo.\n")
+        for i in range(uploads.count()):
+            check_upload(page, uploads.nth(i), photo, not_an_image,
+                         ARTIFACTS / f"{Path(notebook).stem}-upload-{i + 1}.png")
+        page.wait_for_timeout(500)  # late console messages
+        check_widgets(page, console_errors)
+    except BaseException:
+        ARTIFACTS.mkdir(parents=True, exist_ok=True)
+        try:
+            page.screenshot(path=str(failure))
+            print(f"\nscreenshot of the failure: {failure}\nJupyterLab log:\n{lab.log_tail()}")
+        except Exception:  # the original failure matters, not this one
+            pass
+        raise
+    finally:
+        page.close()
+        try:
+            lab.shut_down_kernels()  # one kernel at a time
+        except (OSError, urllib.error.URLError):
+            pass  # the server is gone: the test has failed already, the fixture cleans up
+
+
+def test_the_upload_notebook_exists():  # else the upload would silently go untested
+    assert UPLOAD_NOTEBOOK in [p.name for p in NOTEBOOKS]
