@@ -21,7 +21,23 @@ from helpers.inference import (
     predict_image,
     save_model,
 )
+from helpers.metrics import (
+    class_counts,
+    class_weights,
+    plot_confusion_matrices,
+    report,
+    scores,
+    scores_table,
+)
 from helpers.models import count_parameters
+from helpers.sampling import (
+    SampledLoader,
+    balanced_sample_weights,
+    find_overlaps,
+    image_hashes,
+    make_imbalanced,
+    stratified_split,
+)
 from helpers.training import (
     History,
     evaluate,
@@ -34,6 +50,9 @@ from helpers.training import (
 from helpers.transfer import extract_features, inception_transfer
 
 __all__ = [
+    "SampledLoader", "balanced_sample_weights", "class_counts", "class_weights",
+    "find_overlaps", "image_hashes", "make_imbalanced", "plot_confusion_matrices", "report",
+    "scores", "scores_table", "stratified_split",
     "DatasetCorruptError", "DatasetNotFoundError", "History", "ImageError", "ImageSet",
     "ImageTransform", "InMemoryLoader", "count_parameters", "evaluate", "extract_features", "fit",
     "get_device", "inception_transfer",
