@@ -69,7 +69,9 @@ def test_saved_notebook_is_clean(path):
         for output in cell.get("outputs", []):
             assert output["output_type"] != "error", f"{path.name} was saved with an error"
             assert "application/vnd.jupyter.widget-view+json" not in output.get("data", {})
-            assert "/work/" not in json.dumps(output), "machine path in a saved output"
+            saved = json.dumps(output)
+            for machine_path in ("/work/", "/root/", "/home/", "/tmp/", str(Path.home())):
+                assert machine_path not in saved, f"{path.name}: machine path {machine_path}"
 
 
 def test_readme_has_a_colab_badge_for_every_notebook_and_no_dead_ones():

@@ -9,6 +9,7 @@ which can hold a user's uploaded photo. The kernel is the plain "python3" one.
 from __future__ import annotations
 
 import argparse
+import re
 import time
 from pathlib import Path
 
@@ -16,6 +17,15 @@ import nbformat
 from nbclient import NotebookClient
 
 KERNELSPEC = {"name": "python3", "display_name": "Python 3", "language": "python"}
+# Machine paths that outputs pick up: the home folder, and the temporary file name a warning
+# gives for the cell it came from.
+MACHINE_PATHS = [(re.escape(str(Path.home())), "~"), (r"/tmp/ipykernel_\d+/\d+\.py", "<cell>")]
+
+
+def _without_machine_paths(text: str) -> str:
+    for pattern, replacement in MACHINE_PATHS:
+        text = re.sub(pattern, replacement, text)
+    return text
 
 
 def clean(notebook: nbformat.NotebookNode) -> None:
@@ -27,6 +37,8 @@ def clean(notebook: nbformat.NotebookNode) -> None:
         cell.metadata.pop("execution", None)
         for output in cell.get("outputs", []):
             output.get("data", {}).pop("application/vnd.jupyter.widget-view+json", None)
+            if "text" in output:  # stdout and stderr streams
+                output["text"] = _without_machine_paths(output["text"])
 
 
 def execute(path: Path, timeout: int) -> float:
