@@ -181,3 +181,11 @@ class TensorLoader:
         for start in range(0, n, self.batch_size):
             index = order[start:start + self.batch_size]
             yield self.features[index], self.labels[index]
+
+
+def untrained_warning(consequence: str):
+    """A red notebook banner saying the pretrained weights are missing, then ``consequence``."""
+    from IPython.display import HTML
+
+    return HTML('<div style="border:3px solid #c00;padding:10px;background:#fee;font-size:1.1em">'
+                f"<b>⚠ Pretrained weights are NOT available here.</b> {consequence}</div>")
