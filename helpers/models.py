@@ -62,24 +62,31 @@ class HorsesHumansCNN(nn.Module):
 
 
 class RPSNet(nn.Module):
-    """A small CNN for Rock-Paper-Scissors, trained from scratch: four conv blocks, then a
-    global average and one linear layer giving ``num_classes`` logits (for CrossEntropyLoss).
+    """A small CNN for Rock-Paper-Scissors, trained from scratch (585,315 parameters at 128 px).
 
-    Each block is conv 3x3 -> batch norm -> ReLU -> 2x2 max pool, halving the image: at
-    128 x 128 input the last block sees 8 x 8. Batch norm lets it train in a few epochs.
+    Four blocks of conv 3x3 -> ReLU -> 2x2 max pool with 16, 32, 64 and 64 filters halve the
+    image four times (128 -> 8), then flatten -> dropout -> 128 ReLU units -> ``num_classes``
+    logits (for CrossEntropyLoss). ``image_size`` sizes the dense layer; it must be a multiple
+    of 16.
     """
 
-    def __init__(self, num_classes: int = 3, width: int = 16, dropout: float = 0.0) -> None:
+    def __init__(self, num_classes: int = 3, image_size: int = 128, width: int = 16,
+                 dropout: float = 0.5) -> None:
         super().__init__()
-        self.config = {"num_classes": num_classes, "width": width, "dropout": dropout}
+        if image_size % 16:
+            raise ValueError(f"RPSNet needs an image size that is a multiple of 16, "
+                             f"not {image_size}")
+        self.config = {"num_classes": num_classes, "image_size": image_size, "width": width,
+                       "dropout": dropout}
         blocks, channels = [], 3
         for out in (width, width * 2, width * 4, width * 4):
-            blocks += [nn.Conv2d(channels, out, 3, padding=1, bias=False), nn.BatchNorm2d(out),
-                       nn.ReLU(), nn.MaxPool2d(2)]
+            blocks += [nn.Conv2d(channels, out, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2)]
             channels = out
         self.features = nn.Sequential(*blocks)
-        self.classifier = nn.Sequential(nn.AdaptiveAvgPool2d(1), nn.Flatten(),
-                                        nn.Dropout(dropout), nn.Linear(channels, num_classes))
+        side = image_size // 16
+        self.classifier = nn.Sequential(
+            nn.Flatten(), nn.Dropout(dropout), nn.Linear(channels * side * side, 128), nn.ReLU(),
+            nn.Linear(128, num_classes))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.classifier(self.features(x))

@@ -33,6 +33,17 @@ def test_chapter_augmentation_keeps_shape_and_dtype_and_changes_pixels():
     assert not torch.equal(out, batch)
 
 
+def test_colour_jitter_changes_colours_and_only_when_asked():
+    torch.manual_seed(0)
+    batch = torch.randint(40, 200, (8, 3, 16, 16), dtype=torch.uint8)
+    still = dict(degrees=0, shift=0, zoom=0, shear=0, horizontal_flip=False)
+    assert torch.equal(chapter_augmentation(**still)(batch), batch)
+    coloured = chapter_augmentation(**still, colour=0.3)(batch)
+    assert coloured.shape == batch.shape and coloured.dtype == torch.uint8
+    changed = (coloured.float() - batch.float()).abs().mean(dim=(1, 2, 3))
+    assert (changed > 1).all(), changed  # every image gets its own colour change
+
+
 def test_loader_augments_training_batches_only_when_asked():
     data = ImageSet(_stripes(), torch.zeros(8, dtype=torch.long), ["stripes"])
     plain = next(iter(helpers.InMemoryLoader(data, batch_size=8)))[0]

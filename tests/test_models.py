@@ -99,7 +99,7 @@ def test_kernel_editor_builds_and_loads_presets():
     (FashionDense, (1, 28, 28), "101,770"),
     (FashionCNN, (1, 28, 28), "333,898"),
     (HorsesHumansCNN, (3, 150, 150), "10,641,441"),
-    (RPSNet, (3, 128, 128), "60,883"),
+    (RPSNet, (3, 128, 128), "585,315"),
 ])
 def test_parameter_counts_match_the_lessons(model_class, shape, total, capsys):
     model = model_class()
@@ -124,9 +124,12 @@ def test_count_parameters_separates_frozen_weights():
 def test_models_return_logits_of_the_right_shape():
     assert FashionCNN()(torch.zeros(4, 1, 28, 28)).shape == (4, 10)
     assert FashionDense()(torch.zeros(4, 1, 28, 28)).shape == (4, 10)
-    # global average pooling: RPSNet takes any image size from 16 x 16 up
     assert RPSNet(num_classes=3)(torch.zeros(2, 3, 128, 128)).shape == (2, 3)
-    assert RPSNet(num_classes=5)(torch.zeros(2, 3, 64, 96)).shape == (2, 5)
+    assert RPSNet(num_classes=5, image_size=64)(torch.zeros(2, 3, 64, 64)).shape == (2, 5)
+    with pytest.raises(RuntimeError):  # its dense layer is sized for image_size
+        RPSNet(image_size=64)(torch.zeros(1, 3, 128, 128))
+    with pytest.raises(ValueError, match="multiple of 16"):
+        RPSNet(image_size=100)
     model = HorsesHumansCNN().eval()
     out = model(torch.randn(2, 3, 150, 150))
     assert out.shape == (2, 1)

@@ -196,7 +196,7 @@ def test_transfer_model_round_trip_keeps_predictions_and_preprocessing(tmp_path,
 
 def test_rps_model_round_trip_and_a_wrong_class_count_is_refused(tmp_path):
     torch.manual_seed(0)
-    model = RPSNet(num_classes=3, width=8).eval()
+    model = RPSNet(num_classes=3, image_size=64, width=8).eval()
     path = save_model(tmp_path / "rps.pt", model, ["paper", "rock", "scissors"],
                       ImageTransform(size=64))
     reloaded, _, _ = load_model(path)
@@ -226,7 +226,7 @@ def test_REAL_DATA_LEARNING_rps_from_scratch_beats_chance(capsys):
     assert (len(train), len(test)) == (2520, 372)
     train = train.subset(per_class=200, seed=0)
     helpers.seed_everything(0)
-    model = RPSNet(num_classes=3, width=16)
+    model = RPSNet(num_classes=3, image_size=64)
     start = time.perf_counter()
     history = helpers.fit(model, helpers.InMemoryLoader(train, 32, shuffle=True),
                           helpers.InMemoryLoader(test, 128), epochs=3, verbose=False)
