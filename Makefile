@@ -1,6 +1,9 @@
 # convnet-lab: `make setup` installs everything and opens JupyterLab; `make test` runs the tests.
 PYTHON ?= python3
 VENV   ?= .venv
+# On a CPU the transfer benchmark's plain path runs Inception on every image every epoch (minutes
+# an epoch): `make benchmark TRANSFER_ARGS="--max-epochs 2 --max-batches 4"` measures speed only.
+TRANSFER_ARGS ?=
 BIN    := $(VENV)/bin
 
 .PHONY: setup install lab test lint benchmark clean-outputs
@@ -24,5 +27,7 @@ test: install  ## unit tests + every notebook executed by nbval in QUICK mode
 lint: install
 	$(BIN)/ruff check .
 
-benchmark: install
-	$(BIN)/python benchmarks/hoh_throughput.py
+benchmark: install  ## plain loop against helpers: speed and time to the chapter's accuracy
+	$(BIN)/python -m benchmarks.hoh --json benchmarks/results/hoh.json
+	$(BIN)/python -m benchmarks.fashion_mnist --json benchmarks/results/fashion_mnist.json
+	$(BIN)/python -m benchmarks.transfer --json benchmarks/results/transfer.json $(TRANSFER_ARGS)
