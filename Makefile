@@ -30,4 +30,5 @@ lint: install
 benchmark: install  ## plain loop against helpers: speed and time to the chapter's accuracy
 	$(BIN)/python -m benchmarks.hoh --json benchmarks/results/hoh.json
 	$(BIN)/python -m benchmarks.fashion_mnist --json benchmarks/results/fashion_mnist.json
+	$(BIN)/python -m benchmarks.rps --json benchmarks/results/rps.json
 	$(BIN)/python -m benchmarks.transfer --json benchmarks/results/transfer.json $(TRANSFER_ARGS)

@@ -45,6 +45,12 @@ def test_hoh_benchmark_on_real_data(tmp_path):
     assert report["results"]["helpers"]["setup_seconds"] > 0  # the one-time decode is counted
 
 
+def test_rps_benchmark_on_real_data(tmp_path):
+    if not (Path(os.environ["CONVNET_DATA"]) / "rps").exists():
+        pytest.skip("real Rock-Paper-Scissors not found: set CONVNET_DATA")
+    check_race(run_benchmark("rps", tmp_path), 0.95)
+
+
 def test_fashion_benchmark_warns_that_a_stand_in_is_not_fashion_mnist(tmp_path):
     # conftest.py puts a synthetic stand-in where Fashion-MNIST belongs
     report = run_benchmark("fashion_mnist", tmp_path)
