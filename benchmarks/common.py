@@ -9,6 +9,7 @@ differs.
 
 from __future__ import annotations
 
+import argparse
 import json
 import platform
 import time
@@ -18,6 +19,9 @@ from pathlib import Path
 
 import torch
 from torch import nn
+
+import helpers
+from helpers.training import evaluate, make_optimizer, train_one_epoch
 
 
 def plain_epoch(model: nn.Module, loader: Iterable, loss_fn: nn.Module,
@@ -67,6 +71,48 @@ class TrainingPath:
     seconds: list[float] = field(default_factory=list)  # training time of each epoch
     images: int = 0
     accuracies: list[float] = field(default_factory=list)
+
+
+def parse_args(doc: str, max_epochs: int) -> argparse.Namespace:
+    """The options every benchmark takes."""
+    parser = argparse.ArgumentParser(description=doc.splitlines()[0])
+    parser.add_argument("--max-epochs", type=int, default=max_epochs)
+    parser.add_argument("--max-batches", type=int, default=-1, help="cut epochs short (smoke test)")
+    parser.add_argument("--json", type=Path, help="also write the results here")
+    return parser.parse_args()
+
+
+def twin_paths(make_model: Callable[[], nn.Module], plain_loader: Iterable,
+               fast_loader: Iterable, eval_loader: Iterable, device: torch.device,
+               setup_seconds: float, loss_fn: nn.Module | None = None,
+               one_logit: bool = False, seed: int = 0) -> dict[str, TrainingPath]:
+    """Two copies of one freshly built model, with the same initial weights: one trained by the
+    chapter's plain loop (plain Adam), one by ``helpers`` (channels-last, fused Adam).
+
+    ``one_logit``: the plain loop uses sigmoid + BCELoss, helpers BCEWithLogitsLoss.
+    """
+    helpers.seed_everything(seed)
+    plain_model = make_model().to(device)
+    fast_model = make_model().to(device)
+    fast_model.load_state_dict(plain_model.state_dict())
+    fast_model.to(memory_format=torch.channels_last)
+    plain_opt = torch.optim.Adam(plain_model.parameters(), lr=1e-3)
+    fast_opt = make_optimizer(fast_model, lr=1e-3)
+    loss_fn = loss_fn or (nn.BCEWithLogitsLoss() if one_logit else nn.CrossEntropyLoss())
+    plain_loss = nn.BCELoss() if one_logit else loss_fn
+
+    def accuracy_of(model: nn.Module) -> Callable[[], float]:
+        return lambda: evaluate(model, eval_loader, loss_fn, device)[1]
+
+    return {
+        "plain": TrainingPath(
+            lambda loader: plain_epoch(plain_model, loader, plain_loss, plain_opt, device,
+                                       one_logit),
+            plain_loader, accuracy_of(plain_model)),
+        "helpers": TrainingPath(
+            lambda loader: train_one_epoch(fast_model, loader, loss_fn, fast_opt, device),
+            fast_loader, accuracy_of(fast_model), setup_seconds=setup_seconds),
+    }
 
 
 def _sync(device: torch.device) -> None:

@@ -21,9 +21,7 @@ Usage: python -m benchmarks.transfer [--max-epochs 10] [--max-batches N] [--json
 
 from __future__ import annotations
 
-import argparse
 import time
-from pathlib import Path
 
 import torch
 from torch import nn
@@ -31,7 +29,7 @@ from torch.utils.data import DataLoader
 from torchvision import datasets, transforms
 
 import helpers
-from benchmarks.common import TrainingPath, plain_epoch, race, report
+from benchmarks.common import TrainingPath, parse_args, plain_epoch, race, report
 from helpers.data import find_split
 from helpers.training import evaluate, make_optimizer, train_one_epoch
 from helpers.transfer import (
@@ -45,11 +43,7 @@ TARGET = 0.95  # the chapter's validation accuracy with the pretrained base
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--max-epochs", type=int, default=10)
-    parser.add_argument("--max-batches", type=int, default=-1, help="cut epochs short (smoke test)")
-    parser.add_argument("--json", type=Path, help="also write the results here")
-    args = parser.parse_args()
+    args = parse_args(__doc__, max_epochs=10)
     device = helpers.get_device()
     prep = inception_preprocessing()
 
