@@ -21,6 +21,7 @@ Usage: python -m benchmarks.transfer [--max-epochs 10] [--max-batches N] [--json
 
 from __future__ import annotations
 
+import copy
 import time
 
 import torch
@@ -53,7 +54,7 @@ def main() -> None:
     if not pretrained:
         print("\n*** UNTRAINED Inception base: the 95% target cannot be reached; only the speed "
               "columns (images/s, seconds per epoch, feature-pass time) mean anything. ***\n")
-    fast_head = make_head_copy(model.head).to(device)
+    fast_head = copy.deepcopy(model.head)  # the same starting weights, for helpers
 
     start = time.perf_counter()
     train, val = helpers.load_horses_or_humans(size=prep.size)
@@ -95,13 +96,6 @@ def main() -> None:
             "feature_pass_seconds": feature_seconds})
     print(f"one-time work of the helpers path: decoding {decode_seconds:.1f} s, feature pass "
           f"{feature_seconds:.1f} s over {len(train):,} images")
-
-
-def make_head_copy(head: nn.Module) -> nn.Module:
-    """A second head with the same starting weights, for the helpers path."""
-    import copy
-
-    return copy.deepcopy(head)
 
 
 if __name__ == "__main__":

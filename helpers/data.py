@@ -566,13 +566,16 @@ class InMemoryLoader:
         """Turn uint8 images into normalised float32 images."""
         return images.float().mul_(self.scale).add_(self.shift)
 
-    def __iter__(self) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
+    def _order(self) -> torch.Tensor:
+        """The positions of the images, in the order this epoch visits them."""
         n, device = len(self.data), self.data.images.device
         if self.shuffle:
-            order = torch.randperm(n, device=device, generator=self.generator)
-        else:
-            order = torch.arange(n, device=device)
-        for start in range(0, n, self.batch_size):
+            return torch.randperm(n, device=device, generator=self.generator)
+        return torch.arange(n, device=device)
+
+    def __iter__(self) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
+        order = self._order()
+        for start in range(0, len(order), self.batch_size):
             index = order[start:start + self.batch_size]
             images = self.data.images[index]
             if self.augment is not None:

@@ -4,7 +4,7 @@ in two splits, and a loader that oversamples with a WeightedRandomSampler."""
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from itertools import combinations
 
 import torch
@@ -124,11 +124,6 @@ class SampledLoader(InMemoryLoader):
     def __len__(self) -> int:
         return -(-self.num_samples // self.batch_size)
 
-    def __iter__(self) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
-        order = torch.tensor(list(self.sampler), device=self.data.images.device)
-        for start in range(0, self.num_samples, self.batch_size):
-            index = order[start:start + self.batch_size]
-            images = self.data.images[index]
-            if self.augment is not None:
-                images = self.augment(images)
-            yield self.normalize(images), self.data.labels[index]
+    def _order(self) -> torch.Tensor:
+        """This epoch's draws; InMemoryLoader cuts them into batches."""
+        return torch.tensor(list(self.sampler), device=self.data.images.device)
