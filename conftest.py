@@ -1,45 +1,31 @@
-"""Test set-up: QUICK mode, and a data folder that adds a Fashion-MNIST stand-in.
+"""Test set-up: QUICK mode, and a staged data folder linking the real datasets in.
 
-The real datasets come from CONVNET_DATA (CI points it at ../shared/datasets) or from data/.
-Fashion-MNIST cannot be had offline here, so a small synthetic stand-in is written in its real
-IDX format: the notebook's real loading code runs on it, and no accuracy is claimed from it.
-The stand-in folder carries a marker file, and the loader warns loudly when it sees it.
+The real datasets come from CONVNET_DATA (CI points it at ../shared/datasets) or from data/;
+Fashion-MNIST may also come from Debian's /usr/share/datasets/fashion-mnist. They are linked
+into a temporary folder (nothing is written next to the data) that the tests and notebooks
+read through CONVNET_DATA. When a dataset is missing, the header of the test run says so and
+the tests that need it are skipped with that reason: nothing switches silently to fake data.
 """
 
 from __future__ import annotations
 
 import os
 import shutil
-import struct
 import tempfile
 from pathlib import Path
 
-import numpy as np
+import pytest
 
 REPO = Path(__file__).resolve().parent
+FASHION_FILES = ("train-images-idx3-ubyte", "train-labels-idx1-ubyte",
+                 "t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte")
+DEBIAN_FASHION = Path("/usr/share/datasets/fashion-mnist")
+NEEDS_FASHION = ("02_fashion_mnist_cnn.ipynb",)  # notebooks that run on Fashion-MNIST
 
 
-def write_idx(path: Path, array: np.ndarray) -> None:
-    """Write a uint8 array in the IDX format MNIST and Fashion-MNIST use (big-endian header)."""
-    header = struct.pack(">HBB", 0, 0x08, array.ndim) + struct.pack(f">{array.ndim}I", *array.shape)
-    path.write_bytes(header + array.astype(np.uint8).tobytes())
-
-
-def write_fashion_stand_in(folder: Path, train: int = 2000, test: int = 500, seed: int = 0) -> None:
-    """Write a synthetic 10-class stand-in: each class is a bar at its own position, plus noise."""
-    rng = np.random.default_rng(seed)
-    raw = folder / "raw"
-    raw.mkdir(parents=True, exist_ok=True)
-    for prefix, count in (("train", train), ("t10k", test)):
-        labels = rng.integers(0, 10, count).astype(np.uint8)
-        images = rng.integers(0, 60, (count, 28, 28)).astype(np.uint8)
-        for i, label in enumerate(labels):
-            row = 2 + 2 * int(label)
-            images[i, row:row + 3, 4:24] = 230
-        write_idx(raw / f"{prefix}-images-idx3-ubyte", images)
-        write_idx(raw / f"{prefix}-labels-idx1-ubyte", labels)
-    (folder / "STAND-IN.txt").write_text(
-        "Synthetic stand-in written by conftest.py. This is NOT Fashion-MNIST.\n")
+def _has_fashion(folder: Path) -> bool:
+    return all((folder / name).is_file() or (folder / f"{name}.gz").is_file()
+               for name in FASHION_FILES)
 
 
 def pytest_configure(config) -> None:
@@ -49,12 +35,34 @@ def pytest_configure(config) -> None:
     staging = Path(tempfile.mkdtemp(prefix="convnet-test-data-"))
     if source.is_dir():
         for entry in source.iterdir():
-            if entry.name != "FashionMNIST":
-                (staging / entry.name).symlink_to(entry.resolve())
-    write_fashion_stand_in(staging / "FashionMNIST")
+            (staging / entry.name).symlink_to(entry.resolve())
+    fashion = staging / "FashionMNIST" / "raw"
+    if not _has_fashion(fashion) and _has_fashion(DEBIAN_FASHION):
+        if (staging / "FashionMNIST").is_symlink():
+            (staging / "FashionMNIST").unlink()
+        fashion.parent.mkdir(exist_ok=True)
+        fashion.symlink_to(DEBIAN_FASHION)
+    config._convnet_fashion = (f"Fashion-MNIST: real files from {fashion.resolve()}"
+                               if _has_fashion(fashion) else
+                               f"Fashion-MNIST: NOT FOUND in {source} (nor in {DEBIAN_FASHION}); "
+                               "notebook 02 and the tests on it are SKIPPED")
     os.environ["CONVNET_DATA"] = str(staging)
     os.environ["CONVNET_MODELS"] = str(staging / "trained-models")  # keep notebooks/ clean
     config._convnet_staging = staging
+
+
+def pytest_report_header(config) -> str:
+    return getattr(config, "_convnet_fashion", "")
+
+
+def pytest_collection_modifyitems(config, items) -> None:
+    if getattr(config, "_convnet_fashion", "").startswith("Fashion-MNIST: real"):
+        return
+    skip = pytest.mark.skip(reason="real Fashion-MNIST not found: set CONVNET_DATA to a folder "
+                                   "holding FashionMNIST/raw/ (see data/README.md)")
+    for item in items:
+        if Path(str(item.fspath)).name in NEEDS_FASHION:
+            item.add_marker(skip)
 
 
 def pytest_unconfigure(config) -> None:

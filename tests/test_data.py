@@ -6,11 +6,9 @@ CONVNET_DATA); tests that need them skip, saying so, when that folder does not h
 
 from __future__ import annotations
 
-import gzip
 import hashlib
 import os
 import shutil
-import warnings
 import zipfile
 from pathlib import Path
 
@@ -29,7 +27,6 @@ from helpers.data import (
     find_split,
     is_quick,
     load_ascent,
-    load_fashion_mnist,
     load_image_folder,
     quick_or_full,
     safe_extract,
@@ -41,7 +38,7 @@ HOH_VALIDATION = "horse-or-human/validation"
 
 @pytest.fixture(scope="session")
 def staged_root() -> Path:
-    """The data folder conftest.py set up (real datasets linked in, Fashion stand-in)."""
+    """The data folder conftest.py set up (the real datasets linked in)."""
     return Path(os.environ["CONVNET_DATA"])
 
 
@@ -463,98 +460,8 @@ def test_split_partitions_the_set_by_seed():
 
 
 # --------------------------------------------------------------------------------------
-# Fashion-MNIST (the test stand-in) and the ascent image
+# The ascent image (Fashion-MNIST: tests/test_fashion_mnist.py)
 # --------------------------------------------------------------------------------------
-
-
-def read_idx(path: Path) -> np.ndarray:
-    raw = path.read_bytes()
-    ndim = raw[3]
-    shape = [int.from_bytes(raw[4 + 4 * i:8 + 4 * i], "big") for i in range(ndim)]
-    return np.frombuffer(raw, dtype=np.uint8, offset=4 + 4 * ndim).reshape(shape)
-
-
-@pytest.fixture(scope="session")
-def stand_in_raw(staged_root) -> Path:
-    raw = staged_root / "FashionMNIST" / "raw"
-    assert (staged_root / "FashionMNIST" / data.STAND_IN_MARKER).exists()
-    return raw
-
-
-def test_load_fashion_mnist_reads_the_stand_in_and_warns(stand_in_raw):
-    with pytest.warns(UserWarning, match="NOT FASHION-MNIST"):
-        train, test = load_fashion_mnist()
-    for images, prefix in ((train, "train"), (test, "t10k")):
-        assert images.images.dtype == torch.uint8
-        assert images.images.shape[1:] == (1, 28, 28)
-        assert images.class_names == data.FASHION_CLASSES and len(images.class_names) == 10
-        pixels = read_idx(stand_in_raw / f"{prefix}-images-idx3-ubyte")
-        labels = read_idx(stand_in_raw / f"{prefix}-labels-idx1-ubyte")
-        assert images.images.shape[0] == len(pixels) == len(labels)
-        assert np.array_equal(images.images[:, 0].numpy(), pixels)
-        assert np.array_equal(images.labels.numpy(), labels)
-        assert images.labels.dtype == torch.long
-    assert len(train) > len(test) > 0
-
-
-def test_load_fashion_mnist_missing_names_the_four_files(tmp_path, monkeypatch):
-    monkeypatch.setenv("CONVNET_DATA", str(tmp_path))
-    with pytest.raises(DatasetNotFoundError) as caught:
-        load_fashion_mnist()
-    for name in data.FASHION_FILES:
-        assert name in str(caught.value)
-    assert not (tmp_path / "FashionMNIST").exists()
-
-
-def test_load_fashion_mnist_without_the_marker_does_not_warn(stand_in_raw, tmp_path,
-                                                            monkeypatch):
-    shutil.copytree(stand_in_raw, tmp_path / "FashionMNIST" / "raw")
-    monkeypatch.setenv("CONVNET_DATA", str(tmp_path))
-    with warnings.catch_warnings():
-        warnings.simplefilter("error")
-        train, _ = load_fashion_mnist()
-    assert len(train) == len(read_idx(stand_in_raw / "train-labels-idx1-ubyte"))
-
-
-def test_load_fashion_mnist_reads_the_gz_files_its_message_asks_for(stand_in_raw, tmp_path,
-                                                                   monkeypatch):
-    """The not-found message tells users to put the four .gz files there: they must load."""
-    raw = tmp_path / "FashionMNIST" / "raw"
-    raw.mkdir(parents=True)
-    for name in data.FASHION_FILES:
-        (raw / f"{name}.gz").write_bytes(gzip.compress((stand_in_raw / name).read_bytes()))
-    monkeypatch.setenv("CONVNET_DATA", str(tmp_path))
-    train, test = load_fashion_mnist()
-    assert np.array_equal(train.images[:, 0].numpy(),
-                          read_idx(stand_in_raw / "train-images-idx3-ubyte"))
-    assert np.array_equal(test.labels.numpy(), read_idx(stand_in_raw / "t10k-labels-idx1-ubyte"))
-
-
-def test_load_fashion_mnist_damaged_gz_file_is_corrupt(stand_in_raw, tmp_path, monkeypatch):
-    raw = tmp_path / "FashionMNIST" / "raw"
-    raw.mkdir(parents=True)
-    for name in data.FASHION_FILES:
-        packed = gzip.compress((stand_in_raw / name).read_bytes())
-        if name == "t10k-labels-idx1-ubyte":
-            packed = packed[: len(packed) // 2]  # a download cut short
-        (raw / f"{name}.gz").write_bytes(packed)
-    monkeypatch.setenv("CONVNET_DATA", str(tmp_path))
-    with pytest.raises(DatasetCorruptError, match=r"t10k-labels-idx1-ubyte\.gz"):
-        load_fashion_mnist()
-    assert not (raw / "t10k-labels-idx1-ubyte").exists()  # no half-unpacked file left
-
-
-@pytest.mark.parametrize("damage", ["truncated", "empty", "garbage"])
-def test_load_fashion_mnist_damaged_file_is_corrupt(stand_in_raw, tmp_path, monkeypatch,
-                                                   damage):
-    raw = tmp_path / "FashionMNIST" / "raw"
-    shutil.copytree(stand_in_raw, raw)
-    images = raw / "train-images-idx3-ubyte"
-    images.write_bytes({"truncated": images.read_bytes()[:5000], "empty": b"",
-                        "garbage": b"<html>Not Found</html>" * 10}[damage])
-    monkeypatch.setenv("CONVNET_DATA", str(tmp_path))
-    with pytest.raises(DatasetCorruptError, match="Fashion-MNIST"):
-        load_fashion_mnist()
 
 
 @pytest.fixture
