@@ -47,7 +47,12 @@ from helpers.training import (
     predict,
     seed_everything,
 )
-from helpers.transfer import extract_features, inception_transfer
+from helpers.transfer import (
+    extract_features,
+    inception_transfer,
+    preprocessing_for,
+    pretrained_transfer,
+)
 
 __all__ = [
     "SampledLoader", "balanced_sample_weights", "class_counts", "class_weights",
@@ -58,5 +63,6 @@ __all__ = [
     "get_device", "inception_transfer",
     "is_quick", "load_ascent", "load_fashion_mnist", "load_horses_or_humans",
     "load_image_folder", "load_model", "load_rock_paper_scissors", "make_optimizer",
-    "model_path", "predict", "predict_image", "quick_or_full", "save_model", "seed_everything",
+    "model_path", "predict", "predict_image", "preprocessing_for", "pretrained_transfer",
+    "quick_or_full", "save_model", "seed_everything",
 ]
