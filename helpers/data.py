@@ -393,7 +393,7 @@ def read_image_file(path: Path, size: int) -> torch.Tensor:
     Uses the same decoder as ``helpers.predict_image``, so training and prediction see the
     same pixels.
     """
-    from helpers.inference import open_image
+    from helpers.preprocess import open_image
 
     return TF.resize(TF.pil_to_tensor(open_image(path)), [size, size], antialias=True)
 
