@@ -45,10 +45,11 @@ def _read_bytes(image, name: str | None) -> tuple[bytes, str]:
             raise ImageError(f"{name} cannot be read ({error.strerror or error}).") from None
     if isinstance(image, (bytes, bytearray, memoryview)):
         return bytes(image), name or "this file"
-    kind = type(image).__module__.split(".")[0] + "." + type(image).__name__
+    module = type(image).__module__.split(".")[0]
+    kind = type(image).__name__ if module == "builtins" else f"{module}.{type(image).__name__}"
     hint = ("Convert it first: PIL.Image.fromarray(array) for 8-bit pixels [H, W, 3], or "
             "torchvision.transforms.functional.to_pil_image(tensor) for a tensor [3, H, W]."
-            if kind in ("numpy.ndarray", "torch.Tensor") else "")
+            if module in ("numpy", "torch") else "")
     raise ImageError(f"open_image takes a file path, the file's bytes or a PIL image, not a "
                      f"{kind}. {hint}".strip())
 
