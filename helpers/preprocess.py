@@ -90,17 +90,17 @@ def _unreadable(name: str, data: bytes) -> ImageError:
                       f"which is no image format Pillow knows). Choose a JPEG or PNG photo.")
 
 
-def _too_many_pixels(name: str, pixels: int, size_text: str, file_bytes: int | None):
+def _too_many_pixels(name: str, pixels: int, dims: str, file_bytes: int | None) -> ImageError:
+    size = f"{dims} ({pixels / 1e6:,.0f} megapixels)" if dims else f"{pixels / 1e6:,.0f} megapixels"
+    limit = f"{MAX_PIXELS // 1_000_000} megapixels"
     if pixels > BOMB_PIXELS or (file_bytes is not None and file_bytes * BOMB_RATIO < pixels):
         stored = f" in a file of only {file_bytes:,} bytes" if file_bytes is not None else ""
         return ImageError(
-            f"{name} claims an absurd number of pixels ({size_text}{stored}): no real photo "
-            f"looks like this (a 'decompression bomb' does), so it is not decoded. If it "
-            f"really is a picture, resize it below {MAX_PIXELS // 1_000_000} megapixels.")
-    return ImageError(
-        f"{name} is {size_text} ({pixels / 1e6:.0f} megapixels), more than the "
-        f"{MAX_PIXELS // 1_000_000} megapixels these helpers decode. Resize it below "
-        f"{MAX_PIXELS // 1_000_000} megapixels (4000 x 3000 is plenty) and try again.")
+            f"{name} claims an absurd number of pixels, {size}{stored}: no real photo looks "
+            f"like this (a 'decompression bomb' does), so it is not decoded. If it really is "
+            f"a picture, resize it below {limit}.")
+    return ImageError(f"{name} is {size}, more than the {limit} these helpers decode. Resize "
+                      f"it below {limit} (4000 x 3000 is plenty) and try again.")
 
 
 def open_image(image, name: str | None = None) -> Image.Image:
@@ -130,8 +130,7 @@ def open_image(image, name: str | None = None) -> Image.Image:
         except Image.DecompressionBombError as error:  # over twice Pillow's own limit
             found = re.search(r"\((\d+) pixels\)", str(error))
             pixels = int(found.group(1)) if found else BOMB_PIXELS + 1
-            raise _too_many_pixels(name, pixels, f"{pixels / 1e6:,.0f} million pixels",
-                                   len(data)) from None
+            raise _too_many_pixels(name, pixels, "", len(data)) from None
         except Exception as error:  # any plugin's failure on a damaged header
             raise ImageError(f"{name} is damaged: its header cannot be read ({error}). "
                              f"{SAVE_AS}") from None
