@@ -243,6 +243,7 @@ def test_a_heic_photo_is_named_with_how_to_convert_it(monkeypatch):
     import sys
 
     monkeypatch.setitem(sys.modules, "pillow_heif", None)  # as on a machine without the plugin
+    Image.init()  # every plugin registered now, so none is added to the list patched below
     monkeypatch.setattr(Image, "ID", [kind for kind in Image.ID if kind != "HEIF"])
     heic = b"\x00\x00\x00\x18ftypheic\x00\x00\x00\x00mif1heic" + bytes(200)
     with pytest.raises(ImageError, match=r"IMG_0042\.HEIC is a HEIC/HEIF photo") as caught:
