@@ -181,6 +181,72 @@ def test_empty_upload_says_what_to_do(model):
     assert "arrived empty" in row.value and "smaller photo" in row.value
 
 
+def test_a_new_upload_replaces_the_last_and_a_failing_file_loses_nothing(
+        model, photo_path, photo, monkeypatch):
+    import ipywidgets as widgets
+
+    from helpers import inference
+
+    classifier = PhotoClassifier(model, CLASSES, ImageTransform(150))
+    classifier.classify([("first.jpg", photo_path.read_bytes())] * 3)
+    assert len(classifier.results.children) == 3
+    real_predict = inference.predict_image
+
+    def predict_unless_33_pixels(model, picture, *args):
+        if picture.size == (33, 33):
+            raise RuntimeError("something deep in the model broke\nsecond line")
+        return real_predict(model, picture, *args)
+
+    monkeypatch.setattr(inference, "predict_image", predict_unless_33_pixels)
+    classifier.upload.value = (
+        _browser_upload("good.jpg", photo_path.read_bytes(), "image/jpeg"),
+        _browser_upload("odd.png", encode(photo.resize((33, 33)), "PNG"), "image/png"),
+        _browser_upload("cut.jpg", photo_path.read_bytes()[:3000], "image/jpeg"),
+        _browser_upload("phone.HEIC", b"\x00\x00\x00\x18ftypheic" + bytes(100), "image/heic"),
+        _browser_upload("also-good.png", encode(photo, "PNG"), "image/png"),
+    )
+    rows = classifier.results.children
+    assert [type(row) for row in rows] == [widgets.Image, widgets.HTML, widgets.HTML,
+                                           widgets.HTML, widgets.Image]
+    assert "odd.png: no answer (RuntimeError: something deep in the model broke)" in rows[1].value
+    assert "second line" not in rows[1].value
+    assert "cut.jpg is damaged or truncated" in rows[2].value
+    assert "phone.HEIC" in rows[3].value and "HEIC" in rows[3].value
+
+
+def test_file_names_are_shown_literally_in_charts_and_lines(model, photo_path):
+    import ipywidgets as widgets
+
+    classifier = PhotoClassifier(model, ["$x$ horses", "humans_$"], ImageTransform(150))
+    classifier.classify([("price_$9.99_was_$12.jpg", photo_path.read_bytes()),
+                         ("<b>bold</b> $\\frac{1}{0}$.txt", b"not a picture")])
+    chart, line = classifier.results.children
+    assert isinstance(chart, widgets.Image) and bytes(chart.value).startswith(b"\x89PNG")
+    assert isinstance(line, widgets.HTML)
+    assert "&lt;b&gt;bold&lt;/b&gt; $\\frac{1}{0}$.txt is not an image" in line.value
+
+
+def test_a_non_finite_model_output_is_reported_not_drawn(photo_path):
+    import ipywidgets as widgets
+
+    broken = HorsesHumansCNN().eval()
+    with torch.no_grad():
+        broken.classifier[-1].bias.fill_(float("inf"))
+        broken.classifier[-1].weight.fill_(float("-inf"))
+    classifier = PhotoClassifier(broken, CLASSES, ImageTransform(150))
+    classifier.classify([("horse.jpg", photo_path.read_bytes())])
+    (row,) = classifier.results.children
+    assert isinstance(row, widgets.HTML) and "not a number" in row.value
+    assert "nan%" not in row.value
+
+
+def test_an_unreadable_upload_value_is_a_line_not_a_silent_failure(model):
+    classifier = PhotoClassifier(model, CLASSES, ImageTransform(150))
+    classifier._on_upload({"new": 42})
+    (row,) = classifier.results.children
+    assert "could not be read" in row.value
+
+
 def test_uploaded_files_reads_both_ipywidgets_shapes():
     v8 = ({"name": "a.png", "content": memoryview(b"abc")},)
     v7 = {"a.png": {"metadata": {"name": "a.png"}, "content": b"abc"}}
