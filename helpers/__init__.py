@@ -35,6 +35,7 @@ from helpers.sampling import (
 from helpers.saving import load_model, model_path, save_model
 from helpers.training import (
     History,
+    TrainingError,
     evaluate,
     fit,
     get_device,
@@ -47,7 +48,7 @@ from helpers.transfer import extract_features, inception_transfer
 __all__ = [
     "SampledLoader", "balanced_sample_weights", "class_counts", "class_weights",
     "find_overlaps", "image_hashes", "make_imbalanced", "plot_confusion_matrices", "report",
-    "scores", "scores_table", "stratified_split",
+    "scores", "scores_table", "stratified_split", "TrainingError",
     "DatasetCorruptError", "DatasetNotFoundError", "History", "ImageError", "ImageSet",
     "ImageTransform", "InMemoryLoader", "count_parameters", "evaluate", "extract_features", "fit",
     "get_device", "inception_transfer",

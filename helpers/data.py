@@ -557,6 +557,9 @@ class InMemoryLoader:
         channels = data.images.shape[1]
         self.mean = torch.as_tensor(mean, dtype=torch.float32, device=device).expand(channels)
         self.std = torch.as_tensor(std, dtype=torch.float32, device=device).expand(channels)
+        if not (torch.isfinite(self.mean).all() and (self.std > 0).all()):
+            raise ValueError(f"InMemoryLoader needs finite means and standard deviations above "
+                             f"0 (it divides by them), not mean={mean}, std={std}.")
         self.scale = (1 / (255 * self.std)).view(1, -1, 1, 1)
         self.shift = (-self.mean / self.std).view(1, -1, 1, 1)
         self.generator = torch.Generator(device=device).manual_seed(seed)
