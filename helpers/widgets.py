@@ -131,13 +131,14 @@ def _probability_chart(name: str, thumbnail, predictions: list[tuple[str, float]
     return buffer.getvalue()
 
 
-def _failure(sentence: str):
-    """One red line saying which file gave no answer and why (shown literally, not as HTML)."""
+def _failure(name: str, reason: str):
+    """One red line: "✗ name: reason", shown literally (a name is never read as HTML)."""
     import html
 
     import ipywidgets as widgets
 
-    return widgets.HTML(f"<span style='color:#b00'>✗ {html.escape(sentence)}</span>")
+    return widgets.HTML(f"<span style='color:#b00'>✗ {html.escape(name)}: "
+                        f"{html.escape(reason)}</span>")
 
 
 class PhotoClassifier:
@@ -172,7 +173,7 @@ class PhotoClassifier:
         try:
             files = uploaded_files(change["new"])
         except Exception as error:
-            self.results.children = [_failure(f"The upload could not be read ({error}).")]
+            self.results.children = [_failure("the upload", f"could not be read ({error}).")]
             return
         self.classify(files)
 
@@ -188,22 +189,22 @@ class PhotoClassifier:
         for name, data in files:
             name = str(name)
             if not data:
-                rows.append(_failure(f"{name}: the upload arrived empty (browsers and Colab can "
-                                     f"drop large files). Try a smaller photo, or pass its "
-                                     f"path to helpers.predict_image."))
+                rows.append(_failure(name, "the upload arrived empty (browsers and Colab can "
+                                           "drop large files). Try a smaller photo, or pass "
+                                           "its path to helpers.predict_image."))
                 continue
             try:
-                picture = open_image(data, name=name)
+                picture = open_image(data)  # its errors say "this file": the line names it
                 predictions = predict_image(self.model, picture, self.class_names,
                                             self.transform, self.topk)
                 picture.thumbnail((256, 256))
                 rows.append(widgets.Image(value=_probability_chart(name, picture, predictions),
                                           format="png"))
-            except ImageError as error:  # its message already starts with the file's name
-                rows.append(_failure(str(error)))
+            except ImageError as error:
+                rows.append(_failure(name, str(error)))
             except Exception as error:  # the model, the transform, the chart: say, don't hide
                 reason = str(error).splitlines()[0] if str(error) else ""
-                rows.append(_failure(f"{name}: no answer ({type(error).__name__}: {reason})"))
+                rows.append(_failure(name, f"no answer ({type(error).__name__}: {reason})"))
         self.results.children = rows
 
 

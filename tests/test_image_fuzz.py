@@ -14,7 +14,8 @@ from PIL import Image
 from helpers.preprocess import MAX_PIXELS, ImageError, open_image
 
 # Pillow warns about some damage (corrupt EXIF, tags larger than the file) before it decides.
-pytestmark = pytest.mark.filterwarnings("ignore::UserWarning")
+pytestmark = [pytest.mark.filterwarnings("ignore::UserWarning"),
+              pytest.mark.filterwarnings("ignore::DeprecationWarning")]
 MODES = ("RGB", "RGBA", "L", "P", "1", "I;16", "CMYK")
 CASES = 400  # about 2 s; tools like this one ran 10,000 by hand
 

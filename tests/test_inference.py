@@ -210,8 +210,8 @@ def test_a_new_upload_replaces_the_last_and_a_failing_file_loses_nothing(
                                            widgets.HTML, widgets.Image]
     assert "odd.png: no answer (RuntimeError: something deep in the model broke)" in rows[1].value
     assert "second line" not in rows[1].value
-    assert "cut.jpg is damaged or truncated" in rows[2].value
-    assert "phone.HEIC" in rows[3].value and "HEIC" in rows[3].value
+    assert "✗ cut.jpg: this file is damaged or truncated" in rows[2].value
+    assert "✗ phone.HEIC: this file is a HEIC/HEIF photo" in rows[3].value
 
 
 def test_file_names_are_shown_literally_in_charts_and_lines(model, photo_path):
@@ -223,7 +223,7 @@ def test_file_names_are_shown_literally_in_charts_and_lines(model, photo_path):
     chart, line = classifier.results.children
     assert isinstance(chart, widgets.Image) and bytes(chart.value).startswith(b"\x89PNG")
     assert isinstance(line, widgets.HTML)
-    assert "&lt;b&gt;bold&lt;/b&gt; $\\frac{1}{0}$.txt is not an image" in line.value
+    assert "✗ &lt;b&gt;bold&lt;/b&gt; $\\frac{1}{0}$.txt: this file is not an image" in line.value
 
 
 def test_a_non_finite_model_output_is_reported_not_drawn(photo_path):
