@@ -42,7 +42,8 @@ def _read_bytes(image, name: str | None) -> tuple[bytes, str]:
             with open(image, "rb") as handle:
                 return handle.read(), name
         except OSError as error:
-            raise ImageError(f"{name} cannot be read ({error.strerror or error}).") from None
+            raise ImageError(f"{name} cannot be read ({error.strerror or error}). Check that "
+                             f"you may read it, or copy it somewhere you can.") from None
     if isinstance(image, (bytes, bytearray, memoryview)):
         return bytes(image), name or "this file"
     module = type(image).__module__.split(".")[0]
@@ -136,7 +137,8 @@ def open_image(image, name: str | None = None) -> Image.Image:
                              f"{SAVE_AS}") from None
     width, height = picture.size
     if width == 0 or height == 0:
-        raise ImageError(f"{name} claims {width} x {height} pixels: it holds no picture.")
+        raise ImageError(f"{name} claims {width} x {height} pixels: it holds no picture. "
+                         f"Choose another file.")
     if width * height > MAX_PIXELS:
         raise _too_many_pixels(name, width * height, f"{width} x {height} pixels",
                                None if data is None else len(data))
