@@ -13,14 +13,7 @@ from helpers.data import (
     load_rock_paper_scissors,
     quick_or_full,
 )
-from helpers.inference import (
-    ImageError,
-    ImageTransform,
-    load_model,
-    model_path,
-    predict_image,
-    save_model,
-)
+from helpers.inference import predict_image
 from helpers.metrics import (
     class_counts,
     class_weights,
@@ -30,6 +23,7 @@ from helpers.metrics import (
     scores_table,
 )
 from helpers.models import count_parameters
+from helpers.preprocess import ImageError, ImageTransform
 from helpers.sampling import (
     SampledLoader,
     balanced_sample_weights,
@@ -38,8 +32,10 @@ from helpers.sampling import (
     make_imbalanced,
     stratified_split,
 )
+from helpers.saving import load_model, model_path, save_model
 from helpers.training import (
     History,
+    TrainingError,
     evaluate,
     fit,
     get_device,
@@ -57,7 +53,7 @@ from helpers.transfer import (
 __all__ = [
     "SampledLoader", "balanced_sample_weights", "class_counts", "class_weights",
     "find_overlaps", "image_hashes", "make_imbalanced", "plot_confusion_matrices", "report",
-    "scores", "scores_table", "stratified_split",
+    "scores", "scores_table", "stratified_split", "TrainingError",
     "DatasetCorruptError", "DatasetNotFoundError", "History", "ImageError", "ImageSet",
     "ImageTransform", "InMemoryLoader", "count_parameters", "evaluate", "extract_features", "fit",
     "get_device", "inception_transfer",

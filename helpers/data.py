@@ -15,12 +15,13 @@ from __future__ import annotations
 
 import gzip
 import hashlib
+import http.client
 import math
 import os
 import shutil
 import struct
 import tempfile
-import urllib.error
+import time
 import urllib.request
 import zipfile
 import zlib
@@ -31,6 +32,8 @@ from pathlib import Path
 
 import torch
 from torchvision.transforms.v2 import functional as TF
+
+from helpers.preprocess import ImageError, open_image
 
 DATA_ENV = "CONVNET_DATA"
 QUICK_ENV = "CONVNET_QUICK"
@@ -125,15 +128,19 @@ def verify_file(path: Path, archive: Archive) -> None:
         )
 
 
+RETRY_PAUSE = 2.0  # seconds before the first retry of a download, doubled for each next one
+
+
 def download(archive: Archive, folder: Path, retries: int = 3,
-             check: Callable[[Path], None] | None = None) -> Path:
+             check: Callable[[Path], None] | None = None, time_limit: float = 3600.0) -> Path:
     """Download ``archive`` into ``folder`` once (with a progress bar) and verify it.
 
     ``check`` replaces the default size and SHA-256 check of the downloaded file (Fashion-MNIST
     checks the unpacked contents instead); it raises DatasetCorruptError for a bad file.
+    Every kind of interrupted transfer (refused, reset, cut off, timed out, damaged) is retried
+    up to ``retries`` times within ``time_limit`` seconds in all. The file is written as
+    ``<name>.part`` and renamed only once checked; a partial file is never kept.
     """
-    from tqdm.auto import tqdm
-
     check = check or (lambda path: verify_file(path, archive))
     folder.mkdir(parents=True, exist_ok=True)
     target = folder / archive.filename
@@ -141,28 +148,53 @@ def download(archive: Archive, folder: Path, retries: int = 3,
         check(target)
         return target
     partial = target.with_suffix(target.suffix + ".part")
+    deadline = time.monotonic() + time_limit
     last_error: Exception | None = None
-    for attempt in range(1, retries + 1):
-        try:
-            with urllib.request.urlopen(archive.url, timeout=60) as response, open(
-                partial, "wb"
-            ) as out, tqdm(
-                total=archive.size, unit="B", unit_scale=True, desc=archive.filename
-            ) as bar:
-                while block := response.read(1 << 20):
-                    out.write(block)
-                    bar.update(len(block))
-            check(partial)
-            partial.rename(target)
-            return target
-        except (urllib.error.URLError, OSError, DatasetCorruptError) as error:
-            last_error = error
-            partial.unlink(missing_ok=True)
-            print(f"Download attempt {attempt} of {retries} failed: {error}")
+    try:
+        for attempt in range(1, retries + 1):
+            try:
+                _fetch(archive, partial, deadline)
+                check(partial)
+                partial.replace(target)
+                return target
+            except (OSError, http.client.HTTPException, DatasetCorruptError) as error:
+                last_error = error
+                partial.unlink(missing_ok=True)
+                print(f"Download attempt {attempt} of {retries} failed: "
+                      f"{type(error).__name__}: {error}")
+            left = deadline - time.monotonic()
+            if left <= 0:
+                last_error = TimeoutError(f"gave up after the time limit of {time_limit:.0f} s; "
+                                          f"last: {last_error}")
+                break
+            if attempt < retries:
+                time.sleep(min(RETRY_PAUSE * 2 ** (attempt - 1), left))
+    finally:  # also on Ctrl-C or an unexpected error: never leave half a file behind
+        partial.unlink(missing_ok=True)
     raise DatasetNotFoundError(
         f"Could not download {archive.url} ({last_error}). Download it by hand and put it at "
         f"{target}, or set {DATA_ENV} to a folder that already holds the data."
     )
+
+
+def _fetch(archive: Archive, partial: Path, deadline: float) -> None:
+    """Stream ``archive.url`` into ``partial``; raise for a transfer cut off or past
+    ``deadline`` (a server that sends a byte now and then never times out a single read)."""
+    from tqdm.auto import tqdm
+
+    timeout = max(1.0, min(60.0, deadline - time.monotonic()))
+    with urllib.request.urlopen(archive.url, timeout=timeout) as response, open(
+        partial, "wb"
+    ) as out, tqdm(total=archive.size, unit="B", unit_scale=True, desc=archive.filename) as bar:
+        while block := response.read1(1 << 16):
+            out.write(block)
+            bar.update(len(block))
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"{archive.filename} was still downloading at the time "
+                                   f"limit ({out.tell():,} bytes so far)")
+        missing = getattr(response, "length", None)  # bytes announced but never sent
+        if missing:
+            raise http.client.IncompleteRead(b"", missing)
 
 
 def safe_extract(zip_path: Path, destination: Path) -> None:
@@ -251,9 +283,19 @@ SPLITS: dict[str, ImageFolderSplit] = {
 }
 
 
+def _hidden(path: Path) -> bool:
+    """Hidden files and folders, and what macOS adds to zips (``._photo.jpg``, ``__MACOSX``)."""
+    return path.name.startswith(".") or path.name == "__MACOSX"
+
+
 def list_images(folder: Path) -> list[Path]:
-    """Return the image files directly inside ``folder``, sorted by name."""
-    return sorted(p for p in folder.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)
+    """Return the image files directly inside ``folder``, sorted by name.
+
+    Hidden files are skipped, among them the ``._photo.jpg`` companions macOS writes beside
+    each photo (they hold Finder metadata, not pixels).
+    """
+    return sorted(p for p in folder.iterdir()
+                  if p.suffix.lower() in IMAGE_SUFFIXES and not _hidden(p) and p.is_file())
 
 
 def _holds_classes(folder: Path, class_names: list[str]) -> bool:
@@ -266,7 +308,7 @@ def _find_class_root(top: Path, class_names: list[str], depth: int = 2) -> Path 
         return top
     if depth == 0:
         return None
-    for child in sorted(p for p in top.iterdir() if p.is_dir() and p.name != "__MACOSX"):
+    for child in sorted(p for p in top.iterdir() if p.is_dir() and not _hidden(p)):
         found = _find_class_root(child, class_names, depth - 1)
         if found is not None:
             return found
@@ -393,22 +435,26 @@ def read_image_file(path: Path, size: int) -> torch.Tensor:
     """Decode one image file to RGB uint8 [3, size, size] (antialiased resize).
 
     Uses the same decoder as ``helpers.predict_image``, so training and prediction see the
-    same pixels.
+    same pixels. Raises DatasetCorruptError, naming the file, when it cannot be decoded.
     """
-    from helpers.inference import open_image
-
-    return TF.resize(TF.pil_to_tensor(open_image(path)), [size, size], antialias=True)
+    try:
+        picture = open_image(path)
+    except ImageError as error:
+        raise DatasetCorruptError(f"{error} It is part of a dataset: delete or replace that "
+                                  f"file, or extract the dataset again.") from None
+    return TF.resize(TF.pil_to_tensor(picture), [size, size], antialias=True)
 
 
 def load_image_folder(folder: Path | str, size: int, class_names: list[str] | None = None,
                       workers: int | None = None) -> ImageSet:
     """Decode every image under ``folder/<class>/`` once, resized to size x size.
 
-    Labels follow the alphabetical order of the class folders, as torchvision's ImageFolder.
+    Labels follow the alphabetical order of the class folders, as torchvision's ImageFolder;
+    hidden folders (``.ipynb_checkpoints``) and ``__MACOSX`` are not classes.
     """
     folder = Path(folder)
     if class_names is None:
-        class_names = sorted(p.name for p in folder.iterdir() if p.is_dir())
+        class_names = sorted(p.name for p in folder.iterdir() if p.is_dir() and not _hidden(p))
     paths, labels = [], []
     for label, name in enumerate(class_names):
         files = list_images(folder / name)
@@ -608,6 +654,9 @@ class InMemoryLoader:
         channels = data.images.shape[1]
         self.mean = torch.as_tensor(mean, dtype=torch.float32, device=device).expand(channels)
         self.std = torch.as_tensor(std, dtype=torch.float32, device=device).expand(channels)
+        if not (torch.isfinite(self.mean).all() and (self.std > 0).all()):
+            raise ValueError(f"InMemoryLoader needs finite means and standard deviations above "
+                             f"0 (it divides by them), not mean={mean}, std={std}.")
         self.scale = (1 / (255 * self.std)).view(1, -1, 1, 1)
         self.shift = (-self.mean / self.std).view(1, -1, 1, 1)
         self.generator = torch.Generator(device=device).manual_seed(seed)

@@ -92,17 +92,6 @@ class RPSNet(nn.Module):
         return self.classifier(self.features(x))
 
 
-# The models ``helpers.save_model`` can save and ``helpers.load_model`` can rebuild, by name.
-def _architectures() -> dict[str, type[nn.Module]]:
-    from helpers.transfer import TransferNet
-
-    return {model.__name__: model
-            for model in (FashionDense, FashionCNN, HorsesHumansCNN, RPSNet, TransferNet)}
-
-
-ARCHITECTURES = _architectures()
-
-
 def count_parameters(model: nn.Module) -> tuple[int, int]:
     """Return (trainable, frozen) parameter counts."""
     trainable = sum(p.numel() for p in model.parameters() if p.requires_grad)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import random
 import sys
 import time
@@ -40,6 +41,7 @@ class History:
     val_loss: list[float] = field(default_factory=list)
     val_acc: list[float] = field(default_factory=list)
     seconds: list[float] = field(default_factory=list)
+    stopped: str = ""  # why training ended before its last epoch ("" when it did not)
 
     def __len__(self) -> int:
         return len(self.train_loss)
@@ -47,8 +49,63 @@ class History:
     def __repr__(self) -> str:
         if not self:
             return "History(no epochs)"
+        stopped = f"; stopped early: {self.stopped}" if self.stopped else ""
         return (f"History({len(self)} epochs; last: train acc {self.train_acc[-1]:.3f}, "
-                f"val acc {self.val_acc[-1]:.3f}; {sum(self.seconds):.1f} s)")
+                f"val acc {self.val_acc[-1]:.3f}; {sum(self.seconds):.1f} s{stopped})")
+
+
+class TrainingError(RuntimeError):
+    """Training cannot go on; the message says why. ``history`` holds the finished epochs."""
+
+    def __init__(self, message: str, history: History | None = None) -> None:
+        super().__init__(message)
+        self.history = history
+
+
+def _check_batch(images: torch.Tensor, outputs: torch.Tensor, labels: torch.Tensor,
+                 loss_fn: nn.Module) -> None:
+    """Refuse, with what to change, a first batch that would train on a meaningless loss."""
+    classes = outputs.shape[-1]
+    if classes == 1 and isinstance(loss_fn, (nn.CrossEntropyLoss, nn.NLLLoss)):
+        raise TrainingError(
+            f"The model has one output (a logit) but the loss is {type(loss_fn).__name__}, "
+            f"which needs one output per class: with one output it means nothing. Use "
+            f"loss_fn=nn.BCEWithLogitsLoss() (fit's default is CrossEntropyLoss), or give the "
+            f"model one output per class.")
+    if classes > 1 and isinstance(loss_fn, (nn.BCEWithLogitsLoss, nn.BCELoss)):
+        raise TrainingError(
+            f"The model has {classes} outputs but the loss is {type(loss_fn).__name__}, which "
+            f"needs one output. Use loss_fn=nn.CrossEntropyLoss() (fit's default).")
+    if not torch.isfinite(images).all():
+        raise TrainingError(
+            "The first batch of images holds nan or infinite values. Check the data, and the "
+            "loader's mean and std (a std of 0 divides by zero).")
+    _check_labels([labels.min()], [labels.max()], classes, "of the first batch")
+
+
+def _check_labels(lows: list, highs: list, classes: int, where: str) -> None:
+    """Refuse labels (their minima and maxima, per batch) that the model has no output for."""
+    low, high = int(torch.stack(lows).min()), int(torch.stack(highs).max())
+    if low < 0 or high >= max(classes, 2):
+        can = "labels 0 and 1" if classes == 1 else f"labels 0 to {classes - 1}"
+        raise TrainingError(
+            f"The labels {where} go from {low} to {high}, but a model with {classes} "
+            f"output{'s' * (classes > 1)} can only learn {can}. Give the model {high + 1} "
+            f"outputs (and use nn.CrossEntropyLoss), or check the labels.")
+
+
+def _loss_checked(images, outputs, labels, loss_fn, first: bool, lows: list, highs: list):
+    """``_loss_and_correct``, after checking the first batch; a loss that fails on labels
+    the model has no output for says so. Keeps each batch's label range (on the device)."""
+    if first:
+        _check_batch(images, outputs, labels, loss_fn)
+    lows.append(labels.min())
+    highs.append(labels.max())
+    try:
+        return _loss_and_correct(outputs.float(), labels, loss_fn)
+    except (IndexError, RuntimeError):  # e.g. "Target 4 is out of bounds"
+        _check_labels(lows[-1:], highs[-1:], outputs.shape[-1], "of a batch")
+        raise
 
 
 def _loss_and_correct(outputs: torch.Tensor, labels: torch.Tensor, loss_fn: nn.Module):
@@ -82,6 +139,8 @@ def _to_device(images: torch.Tensor, labels: torch.Tensor, device: torch.device)
 def make_optimizer(model: nn.Module, lr: float = 1e-3) -> torch.optim.Optimizer:
     """Adam over the trainable parameters; the fused kernel where the device has one."""
     trainable = [p for p in model.parameters() if p.requires_grad]
+    if not trainable:
+        raise TrainingError(_nothing_to_train(model))
     device = trainable[0].device
     return torch.optim.Adam(trainable, lr=lr, fused=device.type in ("cpu", "cuda"))
 
@@ -98,12 +157,12 @@ def train_one_epoch(model: nn.Module, loader: Iterable, loss_fn: nn.Module,
     model.train()
     total_loss = torch.zeros((), device=device)
     total_correct = torch.zeros((), device=device, dtype=torch.long)
-    seen = 0
+    seen, lows, highs = 0, [], []
     for images, labels in loader:
         images, labels = _to_device(images, labels, device)
         with _autocast(device):
             outputs = model(images)
-            loss, correct = _loss_and_correct(outputs.float(), labels, loss_fn)
+            loss, correct = _loss_checked(images, outputs, labels, loss_fn, not seen, lows, highs)
         optimizer.zero_grad(set_to_none=True)
         if scaler is not None:
             scaler.scale(loss).backward()
@@ -115,6 +174,9 @@ def train_one_epoch(model: nn.Module, loader: Iterable, loss_fn: nn.Module,
         total_loss += loss.detach() * len(labels)
         total_correct += correct
         seen += len(labels)
+    if not seen:
+        raise TrainingError(_empty("training", loader))
+    _check_labels(lows, highs, outputs.shape[-1], "of this epoch's training batches")
     return total_loss.item() / seen, total_correct.item() / seen
 
 
@@ -126,15 +188,30 @@ def evaluate(model: nn.Module, loader: Iterable, loss_fn: nn.Module,
     model.eval()
     total_loss = torch.zeros((), device=device)
     total_correct = torch.zeros((), device=device, dtype=torch.long)
-    seen = 0
+    seen, lows, highs = 0, [], []
     for images, labels in loader:
         images, labels = _to_device(images, labels, device)
         with _autocast(device):
-            loss, correct = _loss_and_correct(model(images).float(), labels, loss_fn)
+            outputs = model(images)
+            loss, correct = _loss_checked(images, outputs, labels, loss_fn, not seen, lows, highs)
         total_loss += loss * len(labels)
         total_correct += correct
         seen += len(labels)
+    if not seen:
+        raise TrainingError(_empty("evaluation", loader))
+    _check_labels(lows, highs, outputs.shape[-1], "of the evaluation batches")
     return total_loss.item() / seen, total_correct.item() / seen
+
+
+def _empty(what: str, loader) -> str:
+    return (f"The {what} loader ({type(loader).__name__}) gave no batches: it holds no images. "
+            f"Check the dataset it was made from (a subset or split of size 0?).")
+
+
+def _nothing_to_train(model: nn.Module) -> str:
+    return (f"{type(model).__name__} has nothing to train: every parameter is frozen "
+            f"(requires_grad=False). Unfreeze some layers, or train only the new part "
+            f"(for a TransferNet: fit(model.head, ...) on cached features).")
 
 
 def fit(model: nn.Module, train_loader: Iterable, val_loader: Iterable, epochs: int,
@@ -148,8 +225,13 @@ def fit(model: nn.Module, train_loader: Iterable, val_loader: Iterable, epochs: 
         optimizer: defaults to Adam over the trainable parameters with learning rate ``lr``.
         device: defaults to where the model's parameters are.
     The model's weights are switched to channels-last memory order (same numbers, faster
-    convolutions on both CPU and GPU).
+    convolutions on both CPU and GPU). Interrupting (Ctrl-C, or the notebook's stop button)
+    ends training after saying so and returns the History of the finished epochs. A loss that
+    does not fit the model, an empty loader or a nan loss raise TrainingError; its
+    ``history`` holds the finished epochs. The model is left in eval mode.
     """
+    if not any(p.requires_grad for p in model.parameters()):
+        raise TrainingError(_nothing_to_train(model))
     device = torch.device(device) if device else next(model.parameters()).device
     model.to(memory_format=torch.channels_last)
     loss_fn = loss_fn or nn.CrossEntropyLoss()
@@ -157,20 +239,40 @@ def fit(model: nn.Module, train_loader: Iterable, val_loader: Iterable, epochs: 
     use_scaler = device.type == "cuda" and not torch.cuda.is_bf16_supported()
     scaler = torch.amp.GradScaler("cuda") if use_scaler else None
     history = History()
-    for epoch in range(1, epochs + 1):
-        start = time.perf_counter()
-        train_loss, train_acc = train_one_epoch(model, train_loader, loss_fn, optimizer,
-                                                device, scaler)
-        val_loss, val_acc = evaluate(model, val_loader, loss_fn, device)
-        history.train_loss.append(train_loss)
-        history.train_acc.append(train_acc)
-        history.val_loss.append(val_loss)
-        history.val_acc.append(val_acc)
-        history.seconds.append(time.perf_counter() - start)
-        if verbose:
-            print(f"epoch {epoch:>2}/{epochs}  train loss {train_loss:.4f} acc {train_acc:.3f}"
-                  f"  |  val loss {val_loss:.4f} acc {val_acc:.3f}  |  "
-                  f"{history.seconds[-1]:.1f} s", file=sys.stdout, flush=True)
+    epoch = 0
+    try:
+        for epoch in range(1, epochs + 1):
+            start = time.perf_counter()
+            train_loss, train_acc = train_one_epoch(model, train_loader, loss_fn, optimizer,
+                                                    device, scaler)
+            val_loss, val_acc = evaluate(model, val_loader, loss_fn, device)
+            if not (math.isfinite(train_loss) and math.isfinite(val_loss)):
+                history.stopped = f"epoch {epoch}: loss is not a number"
+                raise TrainingError(
+                    f"Epoch {epoch}: the loss became {train_loss} (training) and {val_loss} "
+                    f"(validation), so the weights are now broken and training stopped. Try a "
+                    f"smaller learning rate (e.g. lr={lr / 10:g}), and check the images for "
+                    f"nan values. The {len(history)} finished epochs are in this error's "
+                    f".history.", history)
+            history.train_loss.append(train_loss)
+            history.train_acc.append(train_acc)
+            history.val_loss.append(val_loss)
+            history.val_acc.append(val_acc)
+            history.seconds.append(time.perf_counter() - start)
+            if verbose:
+                print(f"epoch {epoch:>2}/{epochs}  train loss {train_loss:.4f} acc "
+                      f"{train_acc:.3f}  |  val loss {val_loss:.4f} acc {val_acc:.3f}  |  "
+                      f"{history.seconds[-1]:.1f} s", file=sys.stdout, flush=True)
+    except KeyboardInterrupt:
+        history.stopped = f"interrupted during epoch {epoch}"
+        print(f"Training interrupted during epoch {epoch} of {epochs}: returning the History of "
+              f"the {len(history)} finished epochs. The model keeps its weights as they are "
+              f"now (including part of epoch {epoch}).", file=sys.stdout, flush=True)
+    except TrainingError as error:
+        error.history = history
+        raise
+    finally:
+        model.eval()
     return history
 
 

@@ -29,7 +29,7 @@ import torch
 from torch import nn
 from torchvision.models import Inception_V3_Weights, inception_v3
 
-from helpers.inference import ImageTransform
+from helpers.preprocess import ImageTransform
 
 WEIGHTS_ENV = "CONVNET_WEIGHTS"
 WEIGHTS = Inception_V3_Weights.DEFAULT

@@ -100,36 +100,58 @@ def uploaded_files(value) -> list[tuple[str, bytes]]:
 
 
 def _probability_chart(name: str, thumbnail, predictions: list[tuple[str, float]]) -> bytes:
-    """A PNG: the thumbnail beside a bar chart of the class probabilities."""
+    """A PNG: the thumbnail beside a bar chart of the class probabilities.
+
+    Every text is drawn literally (parse_math=False): a "$" in a file name is not maths.
+    """
     import io
+    import warnings
 
     fig, (ax_image, ax_bars) = plt.subplots(1, 2, figsize=(7.5, 2.4),
                                             gridspec_kw={"width_ratios": [1, 2]})
     ax_image.imshow(thumbnail)
-    ax_image.set_title(name if len(name) < 28 else name[:25] + "...", fontsize=9)
+    ax_image.set_title(name if len(name) < 28 else name[:25] + "...", fontsize=9,
+                       parse_math=False)
     ax_image.axis("off")
     labels = [label for label, _ in predictions][::-1]
     values = [p for _, p in predictions][::-1]
-    bars = ax_bars.barh(labels, values, color=["#9db4d6"] * (len(values) - 1) + ["#2b6cb0"])
+    bars = ax_bars.barh(range(len(values)), values,
+                        color=["#9db4d6"] * (len(values) - 1) + ["#2b6cb0"])
+    ax_bars.set_yticks(range(len(values)), labels, parse_math=False)
     ax_bars.bar_label(bars, labels=[f"{v:.1%}" for v in values], padding=3, fontsize=9)
     ax_bars.set_xlim(0, 1.15)
     ax_bars.set_xlabel("probability")
-    ax_bars.set_title(f"prediction: {predictions[0][0]}", fontsize=10)
-    fig.tight_layout()
+    ax_bars.set_title(f"prediction: {predictions[0][0]}", fontsize=10, parse_math=False)
     buffer = io.BytesIO()
-    fig.savefig(buffer, format="png", dpi=90)
+    with warnings.catch_warnings():  # a glyph the font lacks (emoji, some scripts) is a box
+        warnings.simplefilter("ignore", UserWarning)
+        fig.tight_layout()
+        fig.savefig(buffer, format="png", dpi=90)
     plt.close(fig)
     return buffer.getvalue()
+
+
+def _failure(name: str, reason: str):
+    """One red line: "✗ name: reason", shown literally (a name is never read as HTML)."""
+    import html
+
+    import ipywidgets as widgets
+
+    return widgets.HTML(f"<span style='color:#b00'>✗ {html.escape(name)}: "
+                        f"{html.escape(reason)}</span>")
 
 
 class PhotoClassifier:
     """An upload button that classifies each uploaded photo and shows its probabilities.
 
-    Display it in a notebook cell. Several files can be chosen at once; a file that is not a
-    usable image gets a one-line explanation while the others still display.
+    Display it in a notebook cell. Several files can be chosen at once; each new upload
+    replaces what was shown before, and a file that gives no answer gets a one-line reason
+    while the others still display.
     """
 
     def __init__(self, model, class_names: list[str], transform, topk: int = 3) -> None:
+        import html
+
         import ipywidgets as widgets
 
         self.model, self.class_names, self.transform, self.topk = (
@@ -137,44 +159,52 @@ class PhotoClassifier:
         self.upload = widgets.FileUpload(accept="image/*", multiple=True,
                                          description="Upload photos")
         self.results = widgets.VBox()
-        self.upload.observe(lambda change: self.classify(uploaded_files(change["new"])),
-                            names="value")
+        self.upload.observe(self._on_upload, names="value")
         help_text = widgets.HTML(
             f"Choose one or more photos; each is classified as one of: "
-            f"<b>{', '.join(class_names)}</b>.")
+            f"<b>{html.escape(', '.join(map(str, class_names)))}</b>.")
         self.widget = widgets.VBox([help_text, self.upload, self.results])
 
     def _repr_mimebundle_(self, **kwargs):
         return self.widget._repr_mimebundle_(**kwargs)
 
-    def classify(self, files: list[tuple[str, bytes]]) -> None:
-        """Classify each (name, bytes) pair and show the results."""
-        import html
+    def _on_upload(self, change) -> None:
+        # JupyterLab shows no traceback from a widget callback: every failure must be a line.
+        try:
+            files = uploaded_files(change["new"])
+        except Exception as error:
+            self.results.children = [_failure("the upload", f"could not be read ({error}).")]
+            return
+        self.classify(files)
 
+    def classify(self, files: list[tuple[str, bytes]]) -> None:
+        """Classify each (name, bytes) pair and show the results in place of the last ones."""
         import ipywidgets as widgets
 
-        from helpers.inference import ImageError, open_image, predict_image
+        from helpers.inference import predict_image
+        from helpers.preprocess import ImageError, open_image
 
+        self.results.children = []  # never leave the previous batch's charts on screen
         rows = []
         for name, data in files:
+            name = str(name)
             if not data:
-                rows.append(widgets.HTML(
-                    f"<span style='color:#b00'>✗ {html.escape(name)}: the upload arrived empty "
-                    f"(browsers and Colab can drop large files). Try a smaller photo, or pass "
-                    f"its path to <code>helpers.predict_image</code>.</span>"))
+                rows.append(_failure(name, "the upload arrived empty (browsers and Colab can "
+                                           "drop large files). Try a smaller photo, or pass "
+                                           "its path to helpers.predict_image."))
                 continue
             try:
-                predictions = predict_image(self.model, data, self.class_names, self.transform,
-                                            self.topk)
-                thumbnail = open_image(data)
-                thumbnail.thumbnail((256, 256))
+                picture = open_image(data)  # its errors say "this file": the line names it
+                predictions = predict_image(self.model, picture, self.class_names,
+                                            self.transform, self.topk)
+                picture.thumbnail((256, 256))
+                rows.append(widgets.Image(value=_probability_chart(name, picture, predictions),
+                                          format="png"))
             except ImageError as error:
-                rows.append(widgets.HTML(
-                    f"<span style='color:#b00'>✗ {html.escape(name)}: "
-                    f"{html.escape(str(error))}</span>"))
-                continue
-            rows.append(widgets.Image(value=_probability_chart(name, thumbnail, predictions),
-                                      format="png"))
+                rows.append(_failure(name, str(error)))
+            except Exception as error:  # the model, the transform, the chart: say, don't hide
+                reason = str(error).splitlines()[0] if str(error) else ""
+                rows.append(_failure(name, f"no answer ({type(error).__name__}: {reason})"))
         self.results.children = rows
 
 

@@ -181,6 +181,72 @@ def test_empty_upload_says_what_to_do(model):
     assert "arrived empty" in row.value and "smaller photo" in row.value
 
 
+def test_a_new_upload_replaces_the_last_and_a_failing_file_loses_nothing(
+        model, photo_path, photo, monkeypatch):
+    import ipywidgets as widgets
+
+    from helpers import inference
+
+    classifier = PhotoClassifier(model, CLASSES, ImageTransform(150))
+    classifier.classify([("first.jpg", photo_path.read_bytes())] * 3)
+    assert len(classifier.results.children) == 3
+    real_predict = inference.predict_image
+
+    def predict_unless_33_pixels(model, picture, *args):
+        if picture.size == (33, 33):
+            raise RuntimeError("something deep in the model broke\nsecond line")
+        return real_predict(model, picture, *args)
+
+    monkeypatch.setattr(inference, "predict_image", predict_unless_33_pixels)
+    classifier.upload.value = (
+        _browser_upload("good.jpg", photo_path.read_bytes(), "image/jpeg"),
+        _browser_upload("odd.png", encode(photo.resize((33, 33)), "PNG"), "image/png"),
+        _browser_upload("cut.jpg", photo_path.read_bytes()[:3000], "image/jpeg"),
+        _browser_upload("phone.HEIC", b"\x00\x00\x00\x18ftypheic" + bytes(100), "image/heic"),
+        _browser_upload("also-good.png", encode(photo, "PNG"), "image/png"),
+    )
+    rows = classifier.results.children
+    assert [type(row) for row in rows] == [widgets.Image, widgets.HTML, widgets.HTML,
+                                           widgets.HTML, widgets.Image]
+    assert "odd.png: no answer (RuntimeError: something deep in the model broke)" in rows[1].value
+    assert "second line" not in rows[1].value
+    assert "✗ cut.jpg: this file is damaged or truncated" in rows[2].value
+    assert "✗ phone.HEIC: this file is a HEIC/HEIF photo" in rows[3].value
+
+
+def test_file_names_are_shown_literally_in_charts_and_lines(model, photo_path):
+    import ipywidgets as widgets
+
+    classifier = PhotoClassifier(model, ["$x$ horses", "humans_$"], ImageTransform(150))
+    classifier.classify([("price_$9.99_was_$12.jpg", photo_path.read_bytes()),
+                         ("<b>bold</b> $\\frac{1}{0}$.txt", b"not a picture")])
+    chart, line = classifier.results.children
+    assert isinstance(chart, widgets.Image) and bytes(chart.value).startswith(b"\x89PNG")
+    assert isinstance(line, widgets.HTML)
+    assert "✗ &lt;b&gt;bold&lt;/b&gt; $\\frac{1}{0}$.txt: this file is not an image" in line.value
+
+
+def test_a_non_finite_model_output_is_reported_not_drawn(photo_path):
+    import ipywidgets as widgets
+
+    broken = HorsesHumansCNN().eval()
+    with torch.no_grad():
+        broken.classifier[-1].bias.fill_(float("inf"))
+        broken.classifier[-1].weight.fill_(float("-inf"))
+    classifier = PhotoClassifier(broken, CLASSES, ImageTransform(150))
+    classifier.classify([("horse.jpg", photo_path.read_bytes())])
+    (row,) = classifier.results.children
+    assert isinstance(row, widgets.HTML) and "not a number" in row.value
+    assert "nan%" not in row.value
+
+
+def test_an_unreadable_upload_value_is_a_line_not_a_silent_failure(model):
+    classifier = PhotoClassifier(model, CLASSES, ImageTransform(150))
+    classifier._on_upload({"new": 42})
+    (row,) = classifier.results.children
+    assert "could not be read" in row.value
+
+
 def test_uploaded_files_reads_both_ipywidgets_shapes():
     v8 = ({"name": "a.png", "content": memoryview(b"abc")},)
     v7 = {"a.png": {"metadata": {"name": "a.png"}, "content": b"abc"}}
@@ -228,3 +294,183 @@ def test_weights_of_another_architecture_are_refused(tmp_path, model):
     torch.save(saved, path)
     with pytest.raises(ValueError, match="do not fit a HorsesHumansCNN"):
         load_model(path)
+
+
+# --- awkward photos: phones, big cameras, arrays ------------------------------------------
+
+def _png_claiming(width: int, height: int, payload: int) -> bytes:
+    """A PNG header claiming width x height, then ``payload`` bytes of (unread) pixel data."""
+    idat = b"IDAT" + bytes(payload)
+    return (_png_header_claiming(width, height) + struct.pack(">I", payload) + idat
+            + struct.pack(">I", zlib.crc32(idat)))
+
+
+def test_a_heic_photo_is_named_with_how_to_convert_it(monkeypatch):
+    import sys
+
+    monkeypatch.setitem(sys.modules, "pillow_heif", None)  # as on a machine without the plugin
+    Image.init()  # every plugin registered now, so none is added to the list patched below
+    monkeypatch.setattr(Image, "ID", [kind for kind in Image.ID if kind != "HEIF"])
+    heic = b"\x00\x00\x00\x18ftypheic\x00\x00\x00\x00mif1heic" + bytes(200)
+    with pytest.raises(ImageError, match=r"IMG_0042\.HEIC is a HEIC/HEIF photo") as caught:
+        open_image(heic, name="IMG_0042.HEIC")
+    assert "Convert it to JPEG" in str(caught.value) and "pillow-heif" in str(caught.value)
+
+
+def test_a_heic_photo_is_decoded_when_pillow_heif_is_installed(photo):
+    pillow_heif = pytest.importorskip("pillow_heif")
+    buffer = io.BytesIO()
+    pillow_heif.from_pillow(photo.resize((64, 48))).save(buffer, quality=90)
+    assert buffer.getvalue()[4:12] == b"ftypheic"
+    picture = open_image(buffer.getvalue(), name="phone.heic")
+    assert picture.mode == "RGB" and picture.size == (64, 48)
+
+
+@pytest.mark.parametrize("width, height, megapixels", [(12000, 9000, "108"), (8000, 8000, "64"),
+                                                       (16320, 15320, "250")])
+def test_a_big_real_photo_gets_advice_to_resize_not_bomb(width, height, megapixels):
+    data = _png_claiming(width, height, payload=width * height // 100)  # a plausible file size
+    with pytest.raises(ImageError, match=f"{megapixels} megapixels") as caught:
+        open_image(data, name="phone.png")
+    message = str(caught.value)
+    assert message.startswith("phone.png") and "Resize it below 60 megapixels" in message
+    assert "bomb" not in message
+
+
+@pytest.mark.parametrize("width, height", [(20000, 20000), (100_000, 100_000)])
+def test_only_an_implausible_header_is_called_a_bomb(width, height):
+    with pytest.raises(ImageError, match="absurd number of pixels.*decompression bomb"):
+        open_image(_png_claiming(width, height, payload=100), name="tiny.png")
+
+
+def test_sixteen_bit_transparency_key_is_honoured(photo):
+    grey = np.asarray(photo.convert("L").resize((60, 40))).astype(np.uint16) * 257
+    key = int(grey[0, 0])
+    data = encode(Image.fromarray(grey), "PNG", transparency=key)
+    assert Image.open(io.BytesIO(data)).mode == "I;16"
+    pixels = np.asarray(open_image(data))[..., 0].astype(int)
+    keyed = grey == key
+    assert (pixels[keyed] == 255).all()
+    assert np.abs(pixels[~keyed] - grey[~keyed] // 257).max() <= 1
+    assert pixels[~keyed].std() > 10  # a picture, not a white page
+
+
+@pytest.mark.parametrize("value, message", [
+    (np.zeros((8, 8, 3), np.uint8), "not a numpy.ndarray.*fromarray"),
+    (torch.zeros(3, 8, 8), "not a torch.Tensor.*to_pil_image"),
+    (10**10, "not a int"),  # never bytes(10**10): 10 GB of zeros
+    (None, "not a NoneType"),
+])
+def test_arrays_tensors_and_other_objects_are_refused_plainly(value, message):
+    with pytest.raises(ImageError, match=message):
+        open_image(value)
+
+
+def test_a_damaged_header_is_an_image_error_naming_the_file(tmp_path, photo):
+    path = tmp_path / "cut.webp"
+    path.write_bytes(encode(photo, "WEBP")[:40])
+    with pytest.raises(ImageError, match=str(path)):
+        open_image(path)
+
+
+def test_a_nan_model_output_is_refused_not_given_as_probabilities(photo_path):
+    broken = torch.nn.Sequential(torch.nn.AdaptiveAvgPool2d(1), torch.nn.Flatten(),
+                                 torch.nn.Linear(3, 3))
+    with torch.no_grad():
+        broken[2].bias.fill_(float("nan"))
+    with pytest.raises(ValueError, match="not a number"):
+        helpers.predict_image(broken, photo_path, ["a", "b", "c"], ImageTransform(32))
+
+
+# --- what save_model refuses and load_model explains -------------------------------------
+
+def test_numpy_class_names_and_numbers_are_saved_as_plain_data(tmp_path, model):
+    transform = ImageTransform(np.int64(150), mean=np.array([0.5, 0.5, 0.5]),
+                               std=torch.tensor([0.5, 0.5, 0.5]))
+    path = save_model(tmp_path / "hoh.pt", model, np.array(CLASSES), transform)
+    _, names, reloaded = load_model(path)
+    assert names == CLASSES and all(type(name) is str for name in names)
+    assert reloaded == ImageTransform(150) and type(reloaded.size) is int
+    assert all(type(v) is float for v in reloaded.mean + reloaded.std)
+
+
+@pytest.mark.parametrize("names, transform, message", [
+    (["horses", "humans", "zebras"], ImageTransform(150), "one output .* 3 class names"),
+    ("horses", ImageTransform(150), "not one string"),
+    ([0, 1], ImageTransform(150), "list of strings"),
+    (CLASSES, ImageTransform(128), "cannot take the 128 x 128"),
+    (CLASSES, lambda picture: picture, "needs a helpers.ImageTransform"),
+])
+def test_save_model_refuses_what_does_not_fit(tmp_path, model, names, transform, message):
+    with pytest.raises(ValueError, match=message):
+        save_model(tmp_path / "bad.pt", model, names, transform)
+    assert not (tmp_path / "bad.pt").exists()
+
+
+def test_save_model_checks_a_many_class_model_against_its_names(tmp_path):
+    from helpers.models import RPSNet
+
+    with pytest.raises(ValueError, match="3 outputs but 2 class names"):
+        save_model(tmp_path / "rps.pt", RPSNet(image_size=64, width=4), ["rock", "paper"],
+                   ImageTransform(64))
+
+
+def _edited(tmp_path, model, edit) -> str:
+    path = save_model(tmp_path / "hoh.pt", model, CLASSES, ImageTransform(150))
+    saved = torch.load(path, weights_only=True)
+    edit(saved)
+    torch.save(saved, path)
+    with pytest.raises(ValueError) as caught:
+        load_model(path)
+    return str(caught.value)
+
+
+def test_load_model_names_the_weight_and_both_shapes(tmp_path, model):
+    def shrink(saved):
+        saved["state_dict"]["classifier.4.weight"] = torch.zeros(2, 512)
+    message = _edited(tmp_path, model, shrink)
+    assert "do not fit a HorsesHumansCNN(dropout=0.25)" in message
+    assert "'classifier.4.weight' is [2, 512] in the file but the model needs [1, 512]" in message
+
+
+@pytest.mark.parametrize("edit, message", [
+    (lambda s: s["config"].update(colour="blue"), "colour='blue'.*takes only: dropout"),
+    (lambda s: s.pop("config"), "'config' entry should be a dict but holds nothing"),
+    (lambda s: s["state_dict"].pop("features.0.bias"), "no tensor 'features.0.bias'"),
+    (lambda s: s["state_dict"].update(extra=torch.zeros(1)), "holds 'extra'"),
+    (lambda s: s.update(class_names=["horses", "humans", "zebras"]), "one output .* 3 class"),
+    (lambda s: s["transform"].update(size=-5), "size must be a whole number"),
+])
+def test_load_model_says_what_does_not_fit(tmp_path, model, edit, message):
+    assert __import__("re").search(message, _edited(tmp_path, model, edit))
+
+
+def test_load_model_checks_an_absurd_configuration_before_building(tmp_path):
+    from helpers.models import RPSNet
+
+    path = save_model(tmp_path / "rps.pt", RPSNet(image_size=64, width=4),
+                      ["paper", "rock", "scissors"], ImageTransform(64))
+    saved = torch.load(path, weights_only=True)
+    saved["config"].update(width=10**6, num_classes=10**9)  # terabytes, if it were built
+    torch.save(saved, path)
+    with pytest.raises(ValueError, match=r"do not fit a RPSNet\(num_classes=1000000000"):
+        load_model(path)
+
+
+def test_load_model_accepts_string_configuration_values(tmp_path, monkeypatch):
+    from helpers import saving
+
+    class Based(torch.nn.Module):
+        def __init__(self, base: str = "small", num_classes: int = 2) -> None:
+            super().__init__()
+            self.config = {"base": base, "num_classes": num_classes}
+            self.layers = torch.nn.Sequential(torch.nn.AdaptiveAvgPool2d(1),
+                                              torch.nn.Flatten(), torch.nn.Linear(3, num_classes))
+
+        def forward(self, x):
+            return self.layers(x)
+
+    monkeypatch.setitem(saving.ARCHITECTURES, "Based", Based)
+    path = save_model(tmp_path / "based.pt", Based("tiny", 3), list("abc"), ImageTransform(32))
+    reloaded, names, _ = load_model(path)
+    assert reloaded.config == {"base": "tiny", "num_classes": 3} and names == list("abc")

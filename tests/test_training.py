@@ -193,3 +193,105 @@ def test_REAL_DATA_LEARNING_horses_or_humans_cnn_beats_chance(horses_or_humans, 
     assert history.val_acc[-1] >= VAL_ACC_NEEDED, history
     assert history.train_acc[-1] >= 0.80, history
     assert history.train_loss[-1] < history.train_loss[0], history
+
+
+# --------------------------------------------------------------------------------------
+# fit keeps what it learned, and refuses what cannot be learned
+# --------------------------------------------------------------------------------------
+
+
+class Epochs:
+    """A loader of fixed batches that can misbehave in a chosen epoch (1-based)."""
+
+    def __init__(self, batches, interrupt_in: int = 0, nan_in: int = 0) -> None:
+        self.batches, self.interrupt_in, self.nan_in, self.epoch = batches, interrupt_in, nan_in, 0
+
+    def __iter__(self):
+        self.epoch += 1
+        for number, (images, labels) in enumerate(self.batches):
+            if self.epoch == self.interrupt_in and number == 1:
+                raise KeyboardInterrupt
+            if self.epoch == self.nan_in and number == 1:
+                images = torch.full_like(images, float("nan"))
+            yield images, labels
+
+
+def small_problem(classes: int = 3, batches: int = 3, seed: int = 0):
+    generator = torch.Generator().manual_seed(seed)
+    images = torch.randn(batches * 8, 4, generator=generator)
+    labels = torch.randint(0, classes, (batches * 8,), generator=generator)
+    return [(images[i:i + 8], labels[i:i + 8]) for i in range(0, len(labels), 8)]
+
+
+def linear(outputs: int) -> nn.Module:
+    torch.manual_seed(0)
+    return nn.Sequential(nn.Flatten(), nn.Linear(4, outputs))
+
+
+def test_ctrl_c_returns_the_finished_epochs_and_leaves_eval_mode(capsys):
+    model, batches = linear(3), small_problem()
+    history = fit(model, Epochs(batches, interrupt_in=3), batches, epochs=5)
+    assert len(history) == 2 and len(history.val_acc) == 2
+    assert history.stopped == "interrupted during epoch 3"
+    assert not model.training
+    printed = capsys.readouterr().out
+    assert "Training interrupted during epoch 3 of 5" in printed and "2 finished" in printed
+
+
+def test_a_nan_loss_stops_training_naming_the_epoch_and_keeps_the_history():
+    model, batches = linear(3), small_problem()
+    with pytest.raises(helpers.TrainingError, match="Epoch 2: the loss became nan") as caught:
+        fit(model, Epochs(batches, nan_in=2), batches, epochs=4, verbose=False)
+    assert len(caught.value.history) == 1 and not model.training
+
+
+@pytest.mark.parametrize("outputs, classes, loss_fn, message", [
+    (1, 2, None, "one output .* CrossEntropyLoss"),
+    (1, 3, nn.BCEWithLogitsLoss(), "labels of the first batch go from 0 to 2.* 1 output"),
+    (3, 5, None, "labels of (the first|a) batch go from 0 to 4.* 3 outputs"),
+    (3, 3, nn.BCEWithLogitsLoss(), "3 outputs but the loss is BCEWithLogitsLoss"),
+])
+def test_a_loss_that_does_not_fit_the_model_is_refused(outputs, classes, loss_fn, message):
+    batches = small_problem(classes)
+    with pytest.raises(helpers.TrainingError, match=message):
+        fit(linear(outputs), batches, batches, epochs=1, loss_fn=loss_fn, verbose=False)
+
+
+def test_labels_outside_the_model_in_a_later_batch_are_refused():
+    batches = small_problem(classes=2)
+    batches[2][1][3] = 2  # one label 2, in the last batch, for a one-logit model
+    with pytest.raises(helpers.TrainingError, match="training batches go from 0 to 2"):
+        fit(linear(1), batches, batches[:2], epochs=1, loss_fn=nn.BCEWithLogitsLoss(),
+            verbose=False)
+    batches = small_problem(classes=3)
+    batches[2][1][3] = 7  # and a label 7 for a three-output model
+    with pytest.raises(helpers.TrainingError, match="labels of a batch go from 0 to 7"):
+        fit(linear(3), batches, batches[:2], epochs=1, verbose=False)
+
+
+def test_an_empty_loader_is_refused():
+    empty = helpers.InMemoryLoader(helpers.ImageSet(torch.zeros(0, 1, 2, 2, dtype=torch.uint8),
+                                                    torch.zeros(0, dtype=torch.long), ["a"]))
+    with pytest.raises(helpers.TrainingError, match="training loader .* gave no batches"):
+        fit(linear(3), empty, small_problem(), epochs=1, verbose=False)
+    with pytest.raises(helpers.TrainingError, match="evaluation loader .* gave no batches"):
+        fit(linear(3), small_problem(), [], epochs=1, verbose=False)
+
+
+def test_a_model_with_nothing_to_train_is_refused():
+    model = linear(3).requires_grad_(False)
+    with pytest.raises(helpers.TrainingError, match="Sequential has nothing to train"):
+        fit(model, small_problem(), small_problem(), epochs=1, verbose=False)
+    with pytest.raises(helpers.TrainingError, match="nothing to train"):
+        helpers.make_optimizer(model)
+
+
+def test_nan_images_and_a_zero_std_are_refused_before_training():
+    batches = small_problem()
+    batches[0][0][0, 0] = float("nan")
+    with pytest.raises(helpers.TrainingError, match="nan or infinite"):
+        fit(linear(3), batches, batches, epochs=1, verbose=False)
+    data = helpers.ImageSet(torch.zeros(4, 1, 2, 2, dtype=torch.uint8), torch.zeros(4).long(),
+                            ["a"])
+    with pytest.raises(ValueError, match="above 0"):
+        helpers.InMemoryLoader(data, std=0.0)
