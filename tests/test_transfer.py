@@ -83,7 +83,7 @@ def test_dropout_head_has_dropout_before_and_after_the_hidden_layer():
     assert [type(m) for m in head] == [nn.Dropout, nn.Linear, nn.ReLU, nn.Dropout, nn.Linear]
     assert all(m.p == 0.5 for m in head if isinstance(m, nn.Dropout))
     assert TransferNet(3, dropout=0.5).config == {"num_classes": 3, "hidden": 1024,
-                                                  "dropout": 0.5}
+                                                  "dropout": 0.5, "base": "inception_v3"}
 
 
 def test_cached_features_give_the_same_logits_as_the_full_model(net):
