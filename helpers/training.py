@@ -80,32 +80,17 @@ def _check_batch(images: torch.Tensor, outputs: torch.Tensor, labels: torch.Tens
         raise TrainingError(
             "The first batch of images holds nan or infinite values. Check the data, and the "
             "loader's mean and std (a std of 0 divides by zero).")
-    _check_labels([labels.min()], [labels.max()], classes, "of the first batch")
+    _check_labels(int(labels.min()), int(labels.max()), classes, "of the first batch")
 
 
-def _check_labels(lows: list, highs: list, classes: int, where: str) -> None:
-    """Refuse labels (their minima and maxima, per batch) that the model has no output for."""
-    low, high = int(torch.stack(lows).min()), int(torch.stack(highs).max())
+def _check_labels(low: int, high: int, classes: int, where: str) -> None:
+    """Refuse labels from ``low`` to ``high`` that a model with ``classes`` outputs cannot learn."""
     if low < 0 or high >= max(classes, 2):
         can = "labels 0 and 1" if classes == 1 else f"labels 0 to {classes - 1}"
         raise TrainingError(
             f"The labels {where} go from {low} to {high}, but a model with {classes} "
             f"output{'s' * (classes > 1)} can only learn {can}. Give the model {high + 1} "
             f"outputs (and use nn.CrossEntropyLoss), or check the labels.")
-
-
-def _loss_checked(images, outputs, labels, loss_fn, first: bool, lows: list, highs: list):
-    """``_loss_and_correct``, after checking the first batch; a loss that fails on labels
-    the model has no output for says so. Keeps each batch's label range (on the device)."""
-    if first:
-        _check_batch(images, outputs, labels, loss_fn)
-    lows.append(labels.min())
-    highs.append(labels.max())
-    try:
-        return _loss_and_correct(outputs.float(), labels, loss_fn)
-    except (IndexError, RuntimeError):  # e.g. "Target 4 is out of bounds"
-        _check_labels(lows[-1:], highs[-1:], outputs.shape[-1], "of a batch")
-        raise
 
 
 def _loss_and_correct(outputs: torch.Tensor, labels: torch.Tensor, loss_fn: nn.Module):
@@ -157,12 +142,14 @@ def train_one_epoch(model: nn.Module, loader: Iterable, loss_fn: nn.Module,
     model.train()
     total_loss = torch.zeros((), device=device)
     total_correct = torch.zeros((), device=device, dtype=torch.long)
-    seen, lows, highs = 0, [], []
+    seen, top_label = 0, torch.zeros((), device=device, dtype=torch.long)
     for images, labels in loader:
         images, labels = _to_device(images, labels, device)
         with _autocast(device):
             outputs = model(images)
-            loss, correct = _loss_checked(images, outputs, labels, loss_fn, not seen, lows, highs)
+            if not seen:  # refuse a loss or data that cannot fit this model, before learning
+                _check_batch(images, outputs, labels, loss_fn)
+            loss, correct = _loss_and_correct(outputs.float(), labels, loss_fn)
         optimizer.zero_grad(set_to_none=True)
         if scaler is not None:
             scaler.scale(loss).backward()
@@ -173,10 +160,11 @@ def train_one_epoch(model: nn.Module, loader: Iterable, loss_fn: nn.Module,
             optimizer.step()
         total_loss += loss.detach() * len(labels)
         total_correct += correct
+        top_label = torch.maximum(top_label, labels.max())  # checked once, after the epoch
         seen += len(labels)
     if not seen:
         raise TrainingError(_empty("training", loader))
-    _check_labels(lows, highs, outputs.shape[-1], "of this epoch's training batches")
+    _check_labels(0, int(top_label), outputs.shape[-1], "of this epoch's training batches")
     return total_loss.item() / seen, total_correct.item() / seen
 
 
@@ -188,18 +176,21 @@ def evaluate(model: nn.Module, loader: Iterable, loss_fn: nn.Module,
     model.eval()
     total_loss = torch.zeros((), device=device)
     total_correct = torch.zeros((), device=device, dtype=torch.long)
-    seen, lows, highs = 0, [], []
+    seen, top_label = 0, torch.zeros((), device=device, dtype=torch.long)
     for images, labels in loader:
         images, labels = _to_device(images, labels, device)
         with _autocast(device):
             outputs = model(images)
-            loss, correct = _loss_checked(images, outputs, labels, loss_fn, not seen, lows, highs)
+            if not seen:
+                _check_batch(images, outputs, labels, loss_fn)
+            loss, correct = _loss_and_correct(outputs.float(), labels, loss_fn)
         total_loss += loss * len(labels)
         total_correct += correct
+        top_label = torch.maximum(top_label, labels.max())
         seen += len(labels)
     if not seen:
         raise TrainingError(_empty("evaluation", loader))
-    _check_labels(lows, highs, outputs.shape[-1], "of the evaluation batches")
+    _check_labels(0, int(top_label), outputs.shape[-1], "of the evaluation batches")
     return total_loss.item() / seen, total_correct.item() / seen
 
 
