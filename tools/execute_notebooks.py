@@ -9,6 +9,7 @@ which can hold a user's uploaded photo. The kernel is the plain "python3" one.
 from __future__ import annotations
 
 import argparse
+import os
 import re
 import time
 from pathlib import Path
@@ -54,6 +55,9 @@ def execute(path: Path, timeout: int) -> float:
 
 
 if __name__ == "__main__":
+    # A non-interactive MPLBACKEND (CI sets Agg) would reach the kernel and replace the inline
+    # backend: every plt.show() would then draw nothing into the saved notebook.
+    os.environ.pop("MPLBACKEND", None)
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("notebooks", nargs="+", type=Path)
     parser.add_argument("--timeout", type=int, default=3600, help="seconds per cell")
