@@ -243,7 +243,7 @@ def augmentation_explorer(image: torch.Tensor):
             output.clear_output(wait=True)
             fig, axes = plt.subplots(1, 2, figsize=(8, 4))
             for ax, picture, title in ((axes[0], image, "original"), (axes[1], moved, "augmented")):
-                ax.imshow(picture.permute(1, 2, 0).cpu())
+                ax.imshow(picture.permute(1, 2, 0).cpu().numpy())
                 ax.set_title(title)
                 ax.axis("off")
             plt.show()

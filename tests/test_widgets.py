@@ -16,7 +16,7 @@ import pytest
 import torch
 from jupyter_core.utils import run_sync
 from PIL import Image
-from traitlets.config import SingletonConfigurable
+from traitlets.config import Config, SingletonConfigurable
 
 from helpers.inference import ImageTransform
 from helpers.models import HorsesHumansCNN
@@ -41,7 +41,9 @@ class Kernel:
     def __init__(self) -> None:
         from ipykernel.inprocess.manager import InProcessKernelManager
 
-        self.manager = InProcessKernelManager()
+        config = Config()
+        config.HistoryManager.hist_file = ":memory:"  # no history file, no thread to save it
+        self.manager = InProcessKernelManager(config=config)
         self.manager.start_kernel()
         self.client = self.manager.client()
         self.client.start_channels()
