@@ -9,6 +9,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from helpers.models import model_device
 from helpers.preprocess import MAX_PIXELS, ImageError, ImageTransform, open_image
 from helpers.saving import check_outputs, load_model, model_path, save_model
 
@@ -27,9 +28,8 @@ def predict_image(model: nn.Module, image, class_names: list[str], transform,
     """
     picture = open_image(image)
     pixels = transform(picture)
-    device = next(model.parameters()).device
     model.eval()
-    logits = model(pixels.unsqueeze(0).to(device)).float().squeeze(0).cpu()
+    logits = model(pixels.unsqueeze(0).to(model_device(model))).float().squeeze(0).cpu()
     check_outputs(logits.numel(), list(class_names))
     if not torch.isfinite(logits).all():
         raise ValueError(f"The model's output is {logits.tolist()}, not a number, so it gives "

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from itertools import chain
+
 import torch
 from torch import nn
 
@@ -92,6 +94,18 @@ class RPSNet(nn.Module):
         return self.classifier(self.features(x))
 
 
+def model_device(model: nn.Module, device: torch.device | str | None = None) -> torch.device:
+    """Where ``model`` runs: the device of its weights (first parameter or buffer).
+
+    The helpers that run a model take the device from here and move each batch there, so a
+    ``device`` argument naming another one (say "cpu" for a model on the GPU) cannot break
+    them: it is only used for a model that has no weights at all.
+    """
+    for tensor in chain(model.parameters(), model.buffers()):
+        return tensor.device
+    return torch.device(device if device is not None else "cpu")
+
+
 def count_parameters(model: nn.Module) -> tuple[int, int]:
     """Return (trainable, frozen) parameter counts."""
     trainable = sum(p.numel() for p in model.parameters() if p.requires_grad)
@@ -102,14 +116,15 @@ def count_parameters(model: nn.Module) -> tuple[int, int]:
 @torch.inference_mode()
 def feature_maps(model: nn.Module, image: torch.Tensor,
                  layers: dict[str, nn.Module]) -> dict[str, torch.Tensor]:
-    """Run one image [C, H, W] through ``model`` and return the output of each named layer."""
+    """Run one image [C, H, W] through ``model`` (on the model's device, wherever the image
+    is) and return the output of each named layer, on the CPU."""
     captured: dict[str, torch.Tensor] = {}
     hooks = [layer.register_forward_hook(
         lambda _m, _i, out, name=name: captured.__setitem__(name, out[0].detach().cpu()))
         for name, layer in layers.items()]
     try:
         model.eval()
-        model(image.unsqueeze(0).to(next(model.parameters()).device))
+        model(image.unsqueeze(0).to(model_device(model)))
     finally:
         for hook in hooks:
             hook.remove()

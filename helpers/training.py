@@ -14,6 +14,8 @@ import numpy as np
 import torch
 from torch import nn
 
+from helpers.models import model_device
+
 
 def get_device() -> torch.device:
     """Pick the best available device: CUDA, then Apple's MPS, then the CPU."""
@@ -114,11 +116,24 @@ def _autocast(device: torch.device):
 
 
 def _to_device(images: torch.Tensor, labels: torch.Tensor, device: torch.device):
-    """Move a batch to ``device``; 4-D images go channels-last (faster convolutions)."""
-    images = images.to(device, non_blocking=True)
+    """Move a batch to ``device``; 4-D images go channels-last (faster convolutions).
+
+    Only a copy to a GPU is left to finish in the background: one to the CPU must be complete
+    before the CPU reads it.
+    """
+    background = device.type == "cuda"
+    images = images.to(device, non_blocking=background)
     if images.ndim == 4:
         images = images.contiguous(memory_format=torch.channels_last)
-    return images, labels.to(device, non_blocking=True)
+    return images, labels.to(device, non_blocking=background)
+
+
+def _run_on(model: nn.Module, device, loss_fn: nn.Module | None = None) -> torch.device:
+    """The model's own device (whatever ``device`` says); the loss's weights, if any, go there."""
+    device = model_device(model, device)
+    if isinstance(loss_fn, nn.Module):
+        loss_fn.to(device)  # e.g. CrossEntropyLoss(weight=...) made on the CPU
+    return device
 
 
 def make_optimizer(model: nn.Module, lr: float = 1e-3) -> torch.optim.Optimizer:
@@ -131,14 +146,15 @@ def make_optimizer(model: nn.Module, lr: float = 1e-3) -> torch.optim.Optimizer:
 
 
 def train_one_epoch(model: nn.Module, loader: Iterable, loss_fn: nn.Module,
-                    optimizer: torch.optim.Optimizer, device: torch.device | str,
+                    optimizer: torch.optim.Optimizer, device: torch.device | str | None = None,
                     scaler: torch.amp.GradScaler | None = None) -> tuple[float, float]:
     """Train for one pass over ``loader``; return (mean loss, accuracy).
 
-    Loss and correct counts are summed on the device and read once at the end, so the GPU
-    never waits for the host inside the loop.
+    It runs where the model's weights are, and moves each batch there (``device`` is not
+    needed: see ``helpers.models.model_device``). Loss and correct counts are summed on the
+    device and read once at the end, so the GPU never waits for the host inside the loop.
     """
-    device = torch.device(device)
+    device = _run_on(model, device, loss_fn)
     model.train()
     total_loss = torch.zeros((), device=device)
     total_correct = torch.zeros((), device=device, dtype=torch.long)
@@ -170,9 +186,13 @@ def train_one_epoch(model: nn.Module, loader: Iterable, loss_fn: nn.Module,
 
 @torch.inference_mode()
 def evaluate(model: nn.Module, loader: Iterable, loss_fn: nn.Module,
-             device: torch.device | str) -> tuple[float, float]:
-    """Return (mean loss, accuracy) of ``model`` on ``loader``, in eval mode."""
-    device = torch.device(device)
+             device: torch.device | str | None = None) -> tuple[float, float]:
+    """Return (mean loss, accuracy) of ``model`` on ``loader``, in eval mode.
+
+    It runs where the model's weights are, and moves each batch there (``device`` is not
+    needed: see ``helpers.models.model_device``).
+    """
+    device = _run_on(model, device, loss_fn)
     model.eval()
     total_loss = torch.zeros((), device=device)
     total_correct = torch.zeros((), device=device, dtype=torch.long)
@@ -214,7 +234,8 @@ def fit(model: nn.Module, train_loader: Iterable, val_loader: Iterable, epochs: 
     Args:
         loss_fn: defaults to CrossEntropyLoss (use BCEWithLogitsLoss for a one-logit model).
         optimizer: defaults to Adam over the trainable parameters with learning rate ``lr``.
-        device: defaults to where the model's parameters are.
+        device: not needed: training runs where the model's weights are, and each batch is
+            moved there (see ``helpers.models.model_device``).
     The model's weights are switched to channels-last memory order (same numbers, faster
     convolutions on both CPU and GPU). Interrupting (Ctrl-C, or the notebook's stop button)
     ends training after saying so and returns the History of the finished epochs. A loss that
@@ -223,9 +244,9 @@ def fit(model: nn.Module, train_loader: Iterable, val_loader: Iterable, epochs: 
     """
     if not any(p.requires_grad for p in model.parameters()):
         raise TrainingError(_nothing_to_train(model))
-    device = torch.device(device) if device else next(model.parameters()).device
-    model.to(memory_format=torch.channels_last)
     loss_fn = loss_fn or nn.CrossEntropyLoss()
+    device = _run_on(model, device, loss_fn)
+    model.to(memory_format=torch.channels_last)
     optimizer = optimizer or make_optimizer(model, lr)
     use_scaler = device.type == "cuda" and not torch.cuda.is_bf16_supported()
     scaler = torch.amp.GradScaler("cuda") if use_scaler else None
@@ -268,9 +289,14 @@ def fit(model: nn.Module, train_loader: Iterable, val_loader: Iterable, epochs: 
 
 
 @torch.inference_mode()
-def predict(model: nn.Module, loader: Iterable, device: torch.device | str) -> torch.Tensor:
-    """Return the predicted class index for every image in ``loader``, in order, on the CPU."""
-    device = torch.device(device)
+def predict(model: nn.Module, loader: Iterable,
+            device: torch.device | str | None = None) -> torch.Tensor:
+    """Return the predicted class index for every image in ``loader``, in order, on the CPU.
+
+    It runs where the model's weights are, and moves each batch there (``device`` is not
+    needed: see ``helpers.models.model_device``).
+    """
+    device = _run_on(model, device)
     model.eval()
     predictions = []
     for images, labels in loader:

@@ -281,17 +281,26 @@ def pretrained_transfer(base: str, num_classes: int, hidden: int = 1024,
 
 
 @torch.inference_mode()
-def extract_features(base: nn.Module, loader, device: torch.device | str) -> torch.Tensor:
-    """Run the frozen ``base`` once over ``loader`` (in order); return the features [N, D]."""
-    from helpers.training import _autocast
+def extract_features(base: nn.Module, loader, device: torch.device | str | None = None,
+                     mixed_precision: bool = True) -> torch.Tensor:
+    """Run the frozen ``base`` once over ``loader`` (in order); return the features [N, D].
 
-    device = torch.device(device)
+    It runs where the base's weights are, and moves each batch there (``device`` is not needed).
+    On a GPU it runs in mixed precision (bf16 or fp16) for speed; bf16 keeps about 3 significant
+    digits, so the features (and logits from them) then differ from fp32 ones in the third
+    digit: compare them with a tolerance, or pass ``mixed_precision=False`` for fp32. The
+    features are fp32 numbers, on the base's device.
+    """
+    from contextlib import nullcontext
+
+    from helpers.training import _autocast, _run_on, _to_device
+
+    device = _run_on(base, device)
     base.eval()
     features = []
-    for images, _ in loader:
-        images = images.to(device, non_blocking=True).contiguous(
-            memory_format=torch.channels_last)
-        with _autocast(device):
+    for images, labels in loader:
+        images, _ = _to_device(images, labels, device)
+        with _autocast(device) if mixed_precision else nullcontext():
             features.append(base(images).float())
     return torch.cat(features)
 

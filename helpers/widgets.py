@@ -1,7 +1,12 @@
-"""Interactive widgets (ipywidgets 7 and 8): a 3x3 kernel editor for filtering and pooling."""
+"""Interactive widgets: a 3x3 kernel editor, an upload classifier and an augmentation explorer.
+
+Each is an ipywidgets widget (a box of widgets), so it displays the way the installed ipywidgets
+displays widgets: version 7 (Colab's) and version 8 alike.
+"""
 
 from __future__ import annotations
 
+import ipywidgets as widgets
 import matplotlib.pyplot as plt
 import numpy as np
 import torch
@@ -44,8 +49,6 @@ def kernel_editor(image: np.ndarray, preset: str = "vertical lines"):
 
     Filtered values are clipped to 0-255 for display, as an image viewer would.
     """
-    import ipywidgets as widgets
-
     cells = [widgets.FloatText(layout=widgets.Layout(width="72px")) for _ in range(9)]
     grid = widgets.GridBox(cells, layout=widgets.Layout(grid_template_columns="repeat(3, 78px)"))
     chooser = widgets.Dropdown(options=list(KERNEL_PRESETS), value=preset, description="Preset")
@@ -135,24 +138,21 @@ def _failure(name: str, reason: str):
     """One red line: "✗ name: reason", shown literally (a name is never read as HTML)."""
     import html
 
-    import ipywidgets as widgets
-
     return widgets.HTML(f"<span style='color:#b00'>✗ {html.escape(name)}: "
                         f"{html.escape(reason)}</span>")
 
 
-class PhotoClassifier:
+class PhotoClassifier(widgets.VBox):
     """An upload button that classifies each uploaded photo and shows its probabilities.
 
-    Display it in a notebook cell. Several files can be chosen at once; each new upload
-    replaces what was shown before, and a file that gives no answer gets a one-line reason
-    while the others still display.
+    It is a widget (a VBox: help text, button, results): make it a cell's last line, or pass it
+    to ``display``. Several files can be chosen at once; each new upload replaces what was
+    shown before, and a file that gives no answer gets a one-line reason while the others
+    still display.
     """
 
     def __init__(self, model, class_names: list[str], transform, topk: int = 3) -> None:
         import html
-
-        import ipywidgets as widgets
 
         self.model, self.class_names, self.transform, self.topk = (
             model, class_names, transform, topk)
@@ -163,10 +163,7 @@ class PhotoClassifier:
         help_text = widgets.HTML(
             f"Choose one or more photos; each is classified as one of: "
             f"<b>{html.escape(', '.join(map(str, class_names)))}</b>.")
-        self.widget = widgets.VBox([help_text, self.upload, self.results])
-
-    def _repr_mimebundle_(self, **kwargs):
-        return self.widget._repr_mimebundle_(**kwargs)
+        super().__init__([help_text, self.upload, self.results])
 
     def _on_upload(self, change) -> None:
         # JupyterLab shows no traceback from a widget callback: every failure must be a line.
@@ -179,8 +176,6 @@ class PhotoClassifier:
 
     def classify(self, files: list[tuple[str, bytes]]) -> None:
         """Classify each (name, bytes) pair and show the results in place of the last ones."""
-        import ipywidgets as widgets
-
         from helpers.inference import predict_image
         from helpers.preprocess import ImageError, open_image
 
@@ -218,7 +213,6 @@ def augmentation_explorer(image: torch.Tensor):
 
     ``image`` is a uint8 tensor [3, H, W].
     """
-    import ipywidgets as widgets
     from torchvision.transforms.v2 import functional as TF
 
     def slider(description, low, high, step, value=0.0):
@@ -249,7 +243,7 @@ def augmentation_explorer(image: torch.Tensor):
             output.clear_output(wait=True)
             fig, axes = plt.subplots(1, 2, figsize=(8, 4))
             for ax, picture, title in ((axes[0], image, "original"), (axes[1], moved, "augmented")):
-                ax.imshow(picture.permute(1, 2, 0).cpu())
+                ax.imshow(picture.permute(1, 2, 0).cpu().numpy())
                 ax.set_title(title)
                 ax.axis("off")
             plt.show()

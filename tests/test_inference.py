@@ -1,9 +1,8 @@
-"""predict_image on real photos in every awkward format, its errors, the upload widget, and
-saving/reloading models."""
+"""predict_image on real photos in every awkward format, its errors, and saving/reloading
+models. (The upload widget is tested in test_widgets.py.)"""
 
 from __future__ import annotations
 
-import datetime
 import io
 import struct
 import zlib
@@ -17,7 +16,6 @@ import helpers
 from helpers.data import find_split, list_images
 from helpers.inference import ImageError, ImageTransform, load_model, open_image, save_model
 from helpers.models import FashionCNN, HorsesHumansCNN
-from helpers.widgets import PhotoClassifier, uploaded_files
 
 CLASSES = ["horses", "humans"]
 
@@ -147,110 +145,6 @@ def test_topk_limits_a_many_class_answer(photo_path):
     result = helpers.predict_image(model, photo_path, list("abcde"), ImageTransform(32), topk=3)
     assert len(result) == 3
     assert [p for _, p in result] == sorted((p for _, p in result), reverse=True)
-
-
-# --- the upload widget ------------------------------------------------------------------
-
-def _browser_upload(name: str, data: bytes, kind: str) -> dict:
-    """One file as ipywidgets 8's FileUpload.value holds it after a browser upload."""
-    return {"name": name, "type": kind, "size": len(data), "content": memoryview(data),
-            "last_modified": datetime.datetime.now(datetime.timezone.utc)}
-
-
-def test_upload_shows_a_chart_for_each_photo_and_an_error_line_for_a_bad_file(
-        model, photo_path, photo):
-    import ipywidgets as widgets
-
-    classifier = PhotoClassifier(model, CLASSES, ImageTransform(150))
-    classifier.upload.value = (
-        _browser_upload("horse.jpg", photo_path.read_bytes(), "image/jpeg"),
-        _browser_upload("notes.txt", b"shopping list: carrots", "text/plain"),
-        _browser_upload("big.png", encode(photo.resize((900, 900)), "PNG"), "image/png"),
-    )
-    rows = classifier.results.children
-    assert [type(row) for row in rows] == [widgets.Image, widgets.HTML, widgets.Image]
-    chart = bytes(rows[0].value)
-    assert chart.startswith(b"\x89PNG") and len(chart) > 5000
-    assert "notes.txt" in rows[1].value and "not an image" in rows[1].value
-
-
-def test_empty_upload_says_what_to_do(model):
-    classifier = PhotoClassifier(model, CLASSES, ImageTransform(150))
-    classifier.classify([("phone-photo.jpg", b"")])
-    (row,) = classifier.results.children
-    assert "arrived empty" in row.value and "smaller photo" in row.value
-
-
-def test_a_new_upload_replaces_the_last_and_a_failing_file_loses_nothing(
-        model, photo_path, photo, monkeypatch):
-    import ipywidgets as widgets
-
-    from helpers import inference
-
-    classifier = PhotoClassifier(model, CLASSES, ImageTransform(150))
-    classifier.classify([("first.jpg", photo_path.read_bytes())] * 3)
-    assert len(classifier.results.children) == 3
-    real_predict = inference.predict_image
-
-    def predict_unless_33_pixels(model, picture, *args):
-        if picture.size == (33, 33):
-            raise RuntimeError("something deep in the model broke\nsecond line")
-        return real_predict(model, picture, *args)
-
-    monkeypatch.setattr(inference, "predict_image", predict_unless_33_pixels)
-    classifier.upload.value = (
-        _browser_upload("good.jpg", photo_path.read_bytes(), "image/jpeg"),
-        _browser_upload("odd.png", encode(photo.resize((33, 33)), "PNG"), "image/png"),
-        _browser_upload("cut.jpg", photo_path.read_bytes()[:3000], "image/jpeg"),
-        _browser_upload("phone.HEIC", b"\x00\x00\x00\x18ftypheic" + bytes(100), "image/heic"),
-        _browser_upload("also-good.png", encode(photo, "PNG"), "image/png"),
-    )
-    rows = classifier.results.children
-    assert [type(row) for row in rows] == [widgets.Image, widgets.HTML, widgets.HTML,
-                                           widgets.HTML, widgets.Image]
-    assert "odd.png: no answer (RuntimeError: something deep in the model broke)" in rows[1].value
-    assert "second line" not in rows[1].value
-    assert "✗ cut.jpg: this file is damaged or truncated" in rows[2].value
-    assert "✗ phone.HEIC: this file is a HEIC/HEIF photo" in rows[3].value
-
-
-def test_file_names_are_shown_literally_in_charts_and_lines(model, photo_path):
-    import ipywidgets as widgets
-
-    classifier = PhotoClassifier(model, ["$x$ horses", "humans_$"], ImageTransform(150))
-    classifier.classify([("price_$9.99_was_$12.jpg", photo_path.read_bytes()),
-                         ("<b>bold</b> $\\frac{1}{0}$.txt", b"not a picture")])
-    chart, line = classifier.results.children
-    assert isinstance(chart, widgets.Image) and bytes(chart.value).startswith(b"\x89PNG")
-    assert isinstance(line, widgets.HTML)
-    assert "✗ &lt;b&gt;bold&lt;/b&gt; $\\frac{1}{0}$.txt: this file is not an image" in line.value
-
-
-def test_a_non_finite_model_output_is_reported_not_drawn(photo_path):
-    import ipywidgets as widgets
-
-    broken = HorsesHumansCNN().eval()
-    with torch.no_grad():
-        broken.classifier[-1].bias.fill_(float("inf"))
-        broken.classifier[-1].weight.fill_(float("-inf"))
-    classifier = PhotoClassifier(broken, CLASSES, ImageTransform(150))
-    classifier.classify([("horse.jpg", photo_path.read_bytes())])
-    (row,) = classifier.results.children
-    assert isinstance(row, widgets.HTML) and "not a number" in row.value
-    assert "nan%" not in row.value
-
-
-def test_an_unreadable_upload_value_is_a_line_not_a_silent_failure(model):
-    classifier = PhotoClassifier(model, CLASSES, ImageTransform(150))
-    classifier._on_upload({"new": 42})
-    (row,) = classifier.results.children
-    assert "could not be read" in row.value
-
-
-def test_uploaded_files_reads_both_ipywidgets_shapes():
-    v8 = ({"name": "a.png", "content": memoryview(b"abc")},)
-    v7 = {"a.png": {"metadata": {"name": "a.png"}, "content": b"abc"}}
-    assert uploaded_files(v8) == uploaded_files(v7) == [("a.png", b"abc")]
 
 
 # --- saving and reloading ----------------------------------------------------------------

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import matplotlib.pyplot as plt
 import numpy as np
 import pytest
 import torch
@@ -12,7 +11,7 @@ from torchsummary import summary
 
 import helpers
 from helpers.models import FashionCNN, FashionDense, HorsesHumansCNN, RPSNet, feature_maps
-from helpers.widgets import KERNEL_PRESETS, filter_image, kernel_editor, pool_image
+from helpers.widgets import KERNEL_PRESETS, filter_image, pool_image
 
 # The chapter's worked example: a 3x3 neighbourhood of pixels and a 3x3 filter.
 PATCH = [[0, 64, 128], [48, 192, 144], [142, 226, 168]]
@@ -63,31 +62,6 @@ def test_pooling_halves_each_side_and_rejects_unknown_kinds():
     assert pool_image(np.zeros((28, 28)), "average").shape == (14, 14)
     with pytest.raises(ValueError, match="kind"):
         pool_image(SMALL, "median")
-
-
-def _widgets(root):
-    yield root
-    for child in getattr(root, "children", ()):
-        yield from _widgets(child)
-
-
-def test_kernel_editor_builds_and_loads_presets():
-    import ipywidgets
-
-    image = np.random.default_rng(0).integers(0, 255, (16, 16)).astype(np.float32)
-    try:
-        editor = kernel_editor(image)
-        everything = list(_widgets(editor))
-        chooser = next(w for w in everything if isinstance(w, ipywidgets.Dropdown))
-        cells = [w for w in everything if isinstance(w, ipywidgets.FloatText)]
-        assert "vertical lines" in chooser.options
-        assert chooser.value == "vertical lines"
-        assert len(cells) == 9
-        assert [c.value for c in cells] == np.ravel(KERNEL_PRESETS["vertical lines"]).tolist()
-        chooser.value = "the chapter's example"  # picking a preset fills the grid
-        assert [c.value for c in cells] == np.ravel(KERNEL).tolist()
-    finally:
-        plt.close("all")
 
 
 # --------------------------------------------------------------------------------------

@@ -1,5 +1,6 @@
-"""The notebooks as files: the shape every lesson follows, links that resolve, Colab badges built
-from the real paths, and nothing private or broken saved in them. (nbval executes them.)"""
+"""The notebooks as files: the shape every lesson follows, links that resolve, Colab badges and
+install lines built from the repository named in pyproject.toml, and nothing private or broken
+saved in them. (nbval executes them.)"""
 
 from __future__ import annotations
 
@@ -8,10 +9,19 @@ import re
 from pathlib import Path
 
 import pytest
+from packaging.requirements import Requirement
+
+try:
+    import tomllib
+except ModuleNotFoundError:  # Python 3.10: pytest's own TOML reader
+    import tomli as tomllib
 
 REPO = Path(__file__).resolve().parents[1]
 NOTEBOOKS = sorted((REPO / "notebooks").glob("[0-9][0-9]_*.ipynb"))
-COLAB = "https://colab.research.google.com/github/convnet-lab/convnet-lab/blob/main/"
+PROJECT = tomllib.loads((REPO / "pyproject.toml").read_text(encoding="utf-8"))
+REPOSITORY = PROJECT["tool"]["convnet-lab"]["repository"]  # owner/name on GitHub
+COLAB = f"https://colab.research.google.com/github/{REPOSITORY}/blob/main/"
+INSTALL = f"git+https://github.com/{REPOSITORY}"
 
 
 def load(path: Path) -> dict:
@@ -78,3 +88,53 @@ def test_readme_has_a_colab_badge_for_every_notebook_and_no_dead_ones():
     readme = (REPO / "README.md").read_text(encoding="utf-8")
     badges = set(re.findall(re.escape(COLAB) + r"([\w/.-]+\.ipynb)", readme))
     assert badges == {f"notebooks/{path.name}" for path in NOTEBOOKS}
+
+
+def test_the_repository_setting_names_one_github_repository():
+    assert re.fullmatch(r"[\w.-]+/[\w.-]+", REPOSITORY), REPOSITORY
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.name)
+def test_colab_install_lines_and_links_name_the_repository_setting(path):
+    cells = load(path)["cells"]
+    setup = text_of(cells[1])
+    if "%pip" in setup:  # on Colab, the helpers come from this repository and no other
+        installs = re.findall(r"git\+https://github\.com/([\w.-]+/[\w.-]+?)(?:\.git)?(?=[@\"' ]|$)",
+                              setup, re.MULTILINE)
+        assert installs == [REPOSITORY], f"{path.name} installs from {installs}, not {INSTALL}"
+    everything = "\n".join(text_of(cell) for cell in cells)
+    for slug in re.findall(r"colab\.research\.google\.com/github/([\w.-]+/[\w.-]+)/", everything):
+        assert slug == REPOSITORY, f"{path.name} has a Colab link to {slug}, not {REPOSITORY}"
+    for slug in re.findall(r"git\+https://github\.com/([\w.-]+/[\w.-]+?)(?:\.git)?(?=[@\"' ]|$)",
+                           everything, re.MULTILINE):
+        assert slug == REPOSITORY, f"{path.name} installs from {slug}, not {REPOSITORY}"
+
+
+def test_readme_links_no_other_copy_of_the_repository():
+    readme = (REPO / "README.md").read_text(encoding="utf-8")
+    for slug in re.findall(r"colab\.research\.google\.com/github/([\w.-]+/[\w.-]+)/", readme):
+        assert slug == REPOSITORY, f"README has a Colab link to {slug}, not {REPOSITORY}"
+
+
+WIDGET_PACKAGES = r"ipywidgets|widgetsnbextension|jupyterlab[-_]widgets"
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.name)
+def test_no_notebook_installs_or_upgrades_ipywidgets(path):
+    """Colab ships its own ipywidgets (7.7.1 for years); replacing it breaks its widgets."""
+    for cell in load(path)["cells"]:
+        if cell["cell_type"] != "code":
+            continue
+        for line in text_of(cell).splitlines():
+            if re.search(r"\b(pip|conda|mamba|uv)\b", line):
+                assert not re.search(WIDGET_PACKAGES, line, re.IGNORECASE), (
+                    f"{path.name} installs widget packages: {line.strip()}")
+                assert not re.search(r"\s-r\s|requirements", line), (
+                    f"{path.name} installs a requirements file (it may pin ipywidgets): {line}")
+
+
+def test_installing_the_helpers_keeps_colabs_ipywidgets():
+    """pip keeps an installed ipywidgets that meets the package's requirement: 7.7.1 must."""
+    (spec,) = [Requirement(d) for d in PROJECT["project"]["dependencies"]
+               if Requirement(d).name == "ipywidgets"]
+    assert spec.specifier.contains("7.7.1") and spec.specifier.contains("8.1.5"), spec

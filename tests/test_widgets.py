@@ -1,0 +1,352 @@
+"""The three widgets under whichever ipywidgets is installed: 8 here, 7.7.1 (Colab's) in CI's
+second pass (.ci/run). Each must display as a widget view through a real IPython kernel (as a
+cell's last line and through ``display``), with every widget model it shows opened to the
+browser, and must react to the messages a browser sends when the learner types, clicks or
+uploads. No browser is needed, nor any dataset."""
+
+from __future__ import annotations
+
+import io
+import os
+
+import ipywidgets
+import matplotlib.pyplot as plt
+import numpy as np
+import pytest
+import torch
+from jupyter_core.utils import run_sync
+from PIL import Image
+from traitlets.config import Config, SingletonConfigurable
+
+from helpers.inference import ImageTransform
+from helpers.models import HorsesHumansCNN
+from helpers.widgets import (
+    KERNEL_PRESETS,
+    PhotoClassifier,
+    augmentation_explorer,
+    filter_image,
+    kernel_editor,
+    uploaded_files,
+)
+
+MAJOR = int(ipywidgets.__version__.split(".")[0])
+VIEW = "application/vnd.jupyter.widget-view+json"
+CLASSES = ["horses", "humans"]
+
+
+class Kernel:
+    """An IPython kernel in this process, as a notebook's: what it sends the browser (iopub)
+    is collected, and messages can be handed to it as the browser sends them."""
+
+    def __init__(self) -> None:
+        from ipykernel.inprocess.manager import InProcessKernelManager
+
+        config = Config()
+        config.HistoryManager.hist_file = ":memory:"  # no history file, no thread to save it
+        self.manager = InProcessKernelManager(config=config)
+        self.manager.start_kernel()
+        self.client = self.manager.client()
+        self.client.start_channels()
+        self.kernel = self.manager.kernel
+        # A notebook's kernel is the Kernel singleton, through which comms reach the browser
+        # (an in-process kernel is not, so its widgets would open nothing): make it one.
+        for cls in type(self.kernel).mro():
+            if issubclass(cls, SingletonConfigurable):
+                cls._instance = self.kernel
+
+    def sent(self) -> list[dict]:
+        """The messages sent to the browser since the last call. They travel through a thread:
+        all have arrived once a marker sent now arrives."""
+        marker = self.kernel.session.send(self.kernel.iopub_socket, "marker", {})
+        messages = []
+        while (message := self.client.get_iopub_msg(timeout=10))["msg_id"] != marker["msg_id"]:
+            messages.append(message)
+        return messages
+
+    def run(self, code: str, **names) -> list[dict]:
+        """Run ``code`` as a cell, with ``names`` defined; return what the cell sent."""
+        self.kernel.shell.user_ns.update(names)
+        self.sent()
+        self.client.execute(code)
+        reply = self.client.get_shell_msg(timeout=30)
+        assert reply["content"]["status"] == "ok", reply["content"]
+        return self.sent()
+
+    def make(self, expression: str, **names):
+        """Evaluate ``expression`` in a cell, as a notebook does; return (its value, what the
+        cell sent)."""
+        sent = self.run(f"made = {expression}", **names)
+        return self.kernel.shell.user_ns.pop("made"), sent
+
+    def browser_sets(self, widget, state: dict, buffers: dict | None = None) -> list[dict]:
+        """Change ``widget`` as the browser does: a comm message with the new state and any
+        binary buffers (by path), handled by the kernel; return what the kernel sent back."""
+        buffers = buffers or {}
+        content = {"comm_id": widget.model_id,
+                   "data": {"method": "update", "state": state,
+                            "buffer_paths": [list(path) for path in buffers]}}
+        message = self.client.session.msg("comm_msg", content)
+        message["buffers"] = [memoryview(data) for data in buffers.values()]
+        assert self.kernel.comm_manager.get_comm(widget.model_id), "the kernel knows no such widget"
+        self.sent()
+        self.client.session.send(self.kernel.shell_stream, message)
+        run_sync(self.kernel.dispatch_shell)(self.kernel.shell_stream.recv_multipart())
+        return self.sent()
+
+    def close(self) -> None:
+        """Stop the kernel; later tests see no kernel, as before this file."""
+        type(self.kernel).clear_instance()
+        type(self.kernel.shell).clear_instance()
+        self.client.stop_channels()
+        self.manager.shutdown_kernel()
+
+
+@pytest.fixture(scope="module")
+def kernel():
+    running = Kernel()
+    yield running
+    running.close()
+
+
+def descendants(widget) -> list:
+    """The widget and every widget inside it: children, layouts, styles."""
+    found = [widget]
+    for name in widget.keys:
+        value = getattr(widget, name)
+        for item in value if isinstance(value, (list, tuple)) else [value]:
+            if isinstance(item, ipywidgets.Widget):
+                found += descendants(item)
+    return found
+
+
+def assert_displays(kernel: Kernel, widget, created: list[dict]) -> None:
+    """As a cell's last line and through display(), ``widget`` is sent as a widget view, and
+    every model it holds was opened in the browser (else: "Error displaying widget")."""
+    for code in ("shown", "from IPython.display import display\ndisplay(shown)"):
+        sent = kernel.run(code, shown=widget)
+        assert not [m for m in sent if m["msg_type"] == "error"
+                    or m["msg_type"] == "stream" and m["content"]["name"] == "stderr"], sent
+        views = [m["content"]["data"] for m in sent
+                 if m["msg_type"] in ("display_data", "execute_result")]
+        assert len(views) == 1, f"{code!r} sent {[m['msg_type'] for m in sent]}"
+        assert views[0][VIEW]["model_id"] == widget.model_id, views[0]
+        assert views[0][VIEW]["version_major"] == 2
+    opened = {m["content"]["comm_id"] for m in created if m["msg_type"] == "comm_open"}
+    missing = [type(w).__name__ for w in descendants(widget) if w.model_id not in opened]
+    assert not missing, f"never opened in the browser: {missing}"
+
+
+def updates(sent: list[dict]) -> dict[str, dict]:
+    """The state updates the kernel sent the browser, by widget id."""
+    found: dict[str, dict] = {}
+    for m in sent:
+        if m["msg_type"] == "comm_msg" and m["content"]["data"].get("method") == "update":
+            found.setdefault(m["content"]["comm_id"], {}).update(m["content"]["data"]["state"])
+    return found
+
+
+@pytest.fixture
+def drawn(monkeypatch):
+    """The pictures of each figure shown by plt.show(), as arrays, panel by panel."""
+    figures: list[list[np.ndarray]] = []
+
+    def show(*_args, **_kwargs) -> None:
+        figures.append([np.asarray(ax.images[0].get_array()) for ax in plt.gcf().axes])
+        plt.close("all")
+
+    monkeypatch.setattr(plt, "show", show)
+    return figures
+
+
+def test_the_ipywidgets_being_tested_is_the_one_expected():
+    expected = os.environ.get("CONVNET_EXPECT_IPYWIDGETS")  # set by .ci/run's second pass
+    if expected:
+        assert ipywidgets.__version__.startswith(expected), ipywidgets.__file__
+    assert MAJOR in (7, 8)
+    print(f"ipywidgets {ipywidgets.__version__} from {ipywidgets.__file__}")
+
+
+# --- the kernel editor (notebook 01) -------------------------------------------------------
+
+def test_kernel_editor_displays_and_redraws_on_every_edit(kernel, drawn):
+    image = np.random.default_rng(0).integers(0, 255, (16, 16)).astype(np.float32)
+    editor, created = kernel.make("kernel_editor(image)", kernel_editor=kernel_editor, image=image)
+    assert_displays(kernel, editor, created)
+    everything = descendants(editor)
+    chooser = next(w for w in everything if isinstance(w, ipywidgets.Dropdown))
+    pooling = next(w for w in everything if isinstance(w, ipywidgets.ToggleButtons))
+    cells = [w for w in everything if isinstance(w, ipywidgets.FloatText)]
+    assert len(cells) == 9 and chooser.value == "vertical lines"
+    assert [c.value for c in cells] == np.ravel(KERNEL_PRESETS["vertical lines"]).tolist()
+
+    drawn.clear()
+    sharpen = list(KERNEL_PRESETS).index("sharpen")
+    sent = kernel.browser_sets(chooser, {"index": sharpen})  # the learner picks "sharpen"
+    expected = np.ravel(KERNEL_PRESETS["sharpen"]).tolist()
+    assert [c.value for c in cells] == expected
+    shown = updates(sent)  # the browser is told the new kernel, cell by cell
+    assert [shown[c.model_id]["value"] for c in cells] == expected
+    assert len(drawn) == 1  # one redraw for the new preset, not one per cell
+    original, filtered, pooled = drawn[-1]
+    assert np.array_equal(filtered, np.clip(filter_image(image, KERNEL_PRESETS["sharpen"]),
+                                            0, 255))
+    assert pooled.shape == (8, 8)
+
+    kernel.browser_sets(cells[4], {"value": 1.0})  # the learner types 1 in the centre cell
+    sharpened_less = np.array(KERNEL_PRESETS["sharpen"], dtype=np.float32)
+    sharpened_less[1, 1] = 1.0
+    assert np.array_equal(drawn[-1][1], np.clip(filter_image(image, sharpened_less), 0, 255))
+
+    kernel.browser_sets(pooling, {"index": pooling.options.index("min")})
+    filtered = drawn[-1][1]
+    assert np.array_equal(drawn[-1][2], filtered.reshape(8, 2, 8, 2).min(axis=(1, 3)))
+
+
+# --- the augmentation explorer (notebook 04) -----------------------------------------------
+
+def test_augmentation_explorer_displays_and_redraws_on_every_control(kernel, drawn):
+    image = torch.randint(0, 256, (3, 24, 32), dtype=torch.uint8)
+    explorer, created = kernel.make("augmentation_explorer(image)",
+                                    augmentation_explorer=augmentation_explorer, image=image)
+    assert_displays(kernel, explorer, created)
+    controls = {w.description: w for w in descendants(explorer)
+                if isinstance(w, (ipywidgets.FloatSlider, ipywidgets.Checkbox))}
+    assert np.array_equal(drawn[-1][1], image.permute(1, 2, 0).numpy())  # nothing moved yet
+
+    kernel.browser_sets(controls["flip left-right"], {"value": True})
+    assert np.array_equal(drawn[-1][1], image.flip(-1).permute(1, 2, 0).numpy())
+    kernel.browser_sets(controls["rotation °"], {"value": 30.0})
+    turned = drawn[-1][1]
+    assert turned.shape == (24, 32, 3) and not np.array_equal(turned, drawn[-2][1])
+    assert np.array_equal(drawn[-1][0], image.permute(1, 2, 0).numpy())  # the original stays
+
+
+# --- the upload classifier (notebooks 03 and 05) -------------------------------------------
+
+@pytest.fixture(scope="module")
+def model():
+    torch.manual_seed(0)
+    return HorsesHumansCNN().eval()
+
+
+def photo_bytes(size: tuple[int, int] = (200, 150), fmt: str = "JPEG") -> bytes:
+    """A made-up photo: a colour gradient."""
+    x = np.linspace(0, 255, size[0], dtype=np.uint8)
+    y = np.linspace(0, 255, size[1], dtype=np.uint8)
+    pixels = np.stack([np.add.outer(y, x) // 2, np.add.outer(y, 255 - x) // 2,
+                       np.full((size[1], size[0]), 90)], axis=-1).astype(np.uint8)
+    buffer = io.BytesIO()
+    Image.fromarray(pixels).save(buffer, fmt)
+    return buffer.getvalue()
+
+
+def browser_uploads(kernel: Kernel, upload, files: list[tuple[str, bytes, str]]) -> list[dict]:
+    """Send ``files`` (name, bytes, type) to a FileUpload as the browser does: ipywidgets 8
+    sends its ``value`` (a list of files), ipywidgets 7 ``metadata``, ``data`` and a counter.
+    Each file's bytes travel as a binary buffer, in place of a removed key or a None."""
+    if MAJOR >= 8:
+        value = [{"name": name, "type": kind, "size": len(data), "last_modified": 1.7e12}
+                 for name, data, kind in files]
+        return kernel.browser_sets(upload, {"value": value}, {
+            ("value", i, "content"): data for i, (_, data, _) in enumerate(files)})
+    metadata = [{"name": name, "type": kind, "size": len(data), "lastModified": 1.7e12}
+                for name, data, kind in files]
+    state = {"metadata": metadata, "data": [None] * len(files), "_counter": upload._counter + 1}
+    return kernel.browser_sets(upload, state, {("data", i): data
+                                               for i, (_, data, _) in enumerate(files)})
+
+
+def test_upload_classifier_displays_and_answers_each_uploaded_file(kernel, model):
+    classifier, created = kernel.make(
+        "PhotoClassifier(model, classes, ImageTransform(150))", PhotoClassifier=PhotoClassifier,
+        model=model, classes=CLASSES, ImageTransform=ImageTransform)
+    assert_displays(kernel, classifier, created)
+    assert classifier.upload.multiple and classifier.upload.accept == "image/*"
+
+    sent = browser_uploads(kernel, classifier.upload, [
+        ("horse.jpg", photo_bytes(), "image/jpeg"),
+        ("notes.txt", b"shopping list: carrots", "text/plain"),
+        ("big.png", photo_bytes((900, 900), "PNG"), "image/png")])
+    rows = classifier.results.children
+    assert [type(row) for row in rows] == [ipywidgets.Image, ipywidgets.HTML, ipywidgets.Image]
+    chart = bytes(rows[0].value)
+    assert chart.startswith(b"\x89PNG") and len(chart) > 5000
+    assert "✗ notes.txt:" in rows[1].value and "not an image" in rows[1].value
+    opened = {m["content"]["comm_id"] for m in sent if m["msg_type"] == "comm_open"}
+    assert {row.model_id for row in rows} <= opened  # the browser can draw each new row
+    assert updates(sent)[classifier.results.model_id]["children"] == [
+        f"IPY_MODEL_{row.model_id}" for row in rows]
+
+    browser_uploads(kernel, classifier.upload, [("second.png", photo_bytes(fmt="PNG"),
+                                                 "image/png")])
+    (row,) = classifier.results.children  # a new upload replaces the last one's answers
+    assert isinstance(row, ipywidgets.Image)
+
+
+def test_empty_upload_says_what_to_do(model):
+    classifier = PhotoClassifier(model, CLASSES, ImageTransform(150))
+    classifier.classify([("phone-photo.jpg", b"")])
+    (row,) = classifier.results.children
+    assert "arrived empty" in row.value and "smaller photo" in row.value
+
+
+def test_a_failing_file_loses_nothing_and_gets_one_line(model, monkeypatch):
+    from helpers import inference
+
+    real_predict = inference.predict_image
+
+    def predict_unless_33_pixels(model, picture, *args):
+        if picture.size == (33, 33):
+            raise RuntimeError("something deep in the model broke\nsecond line")
+        return real_predict(model, picture, *args)
+
+    monkeypatch.setattr(inference, "predict_image", predict_unless_33_pixels)
+    classifier = PhotoClassifier(model, CLASSES, ImageTransform(150))
+    classifier.classify([
+        ("good.jpg", photo_bytes()),
+        ("odd.png", photo_bytes((33, 33), "PNG")),
+        ("cut.jpg", photo_bytes((600, 400))[:3000]),
+        ("phone.HEIC", b"\x00\x00\x00\x18ftypheic" + bytes(100)),
+        ("also-good.png", photo_bytes(fmt="PNG"))])
+    rows = classifier.results.children
+    assert [type(row) for row in rows] == [ipywidgets.Image, ipywidgets.HTML, ipywidgets.HTML,
+                                           ipywidgets.HTML, ipywidgets.Image]
+    assert "odd.png: no answer (RuntimeError: something deep in the model broke)" in rows[1].value
+    assert "second line" not in rows[1].value
+    assert "✗ cut.jpg: this file is damaged or truncated" in rows[2].value
+    assert "✗ phone.HEIC: this file is a HEIC/HEIF photo" in rows[3].value
+
+
+def test_file_names_are_shown_literally_in_charts_and_lines(model):
+    classifier = PhotoClassifier(model, ["$x$ horses", "humans_$"], ImageTransform(150))
+    classifier.classify([("price_$9.99_was_$12.jpg", photo_bytes()),
+                         ("<b>bold</b> $\\frac{1}{0}$.txt", b"not a picture")])
+    chart, line = classifier.results.children
+    assert isinstance(chart, ipywidgets.Image) and bytes(chart.value).startswith(b"\x89PNG")
+    assert "✗ &lt;b&gt;bold&lt;/b&gt; $\\frac{1}{0}$.txt: this file is not an image" in line.value
+
+
+def test_a_non_finite_model_output_is_reported_not_drawn():
+    broken = HorsesHumansCNN().eval()
+    with torch.no_grad():
+        broken.classifier[-1].bias.fill_(float("inf"))
+        broken.classifier[-1].weight.fill_(float("-inf"))
+    classifier = PhotoClassifier(broken, CLASSES, ImageTransform(150))
+    classifier.classify([("horse.jpg", photo_bytes())])
+    (row,) = classifier.results.children
+    assert isinstance(row, ipywidgets.HTML) and "not a number" in row.value
+    assert "nan%" not in row.value
+
+
+def test_an_unreadable_upload_value_is_a_line_not_a_silent_failure(model):
+    classifier = PhotoClassifier(model, CLASSES, ImageTransform(150))
+    classifier._on_upload({"new": 42})
+    (row,) = classifier.results.children
+    assert "could not be read" in row.value
+
+
+def test_uploaded_files_reads_both_ipywidgets_shapes():
+    v8 = ({"name": "a.png", "content": memoryview(b"abc")},)
+    v7 = {"a.png": {"metadata": {"name": "a.png"}, "content": b"abc"}}
+    assert uploaded_files(v8) == uploaded_files(v7) == [("a.png", b"abc")]
+
