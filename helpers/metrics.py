@@ -118,13 +118,16 @@ def plot_confusion_matrices(true: Labels, predictions: dict[str, Labels],
     """Draw one confusion matrix per run side by side, on one colour scale (counts)."""
     true = _array(true)
     labels = list(range(len(class_names)))
-    fig, axes = plt.subplots(1, len(predictions), figsize=(4.3 * len(predictions), 4.2),
+    side = 4.2 if len(class_names) <= 4 else 0.55 * len(class_names) + 1.5
+    fig, axes = plt.subplots(1, len(predictions), figsize=(side * len(predictions) + 0.1, side),
                              squeeze=False)
     for ax, (name, predicted) in zip(axes.flat, predictions.items()):
         ConfusionMatrixDisplay.from_predictions(
             true, _array(predicted), labels=labels, display_labels=class_names, ax=ax,
             colorbar=False, cmap="Blues", im_kw={"vmin": 0, "vmax": np.bincount(true).max()})
         ax.set(title=name, xlabel="predicted class", ylabel="true class")
+        if len(class_names) > 4:  # long names side by side would overlap
+            plt.setp(ax.get_xticklabels(), rotation=45, ha="right", rotation_mode="anchor")
     fig.suptitle(title)
     fig.tight_layout()
     return fig
