@@ -57,3 +57,11 @@ def test_fashion_benchmark_on_real_data(tmp_path):
     report = run_benchmark("fashion_mnist", tmp_path)
     check_race(report, 0.91)
     assert "stand" not in report["stdout"].lower()
+
+
+def test_transfer_benchmark_on_real_data(tmp_path):
+    if not (Path(os.environ["CONVNET_DATA"]) / "horse-or-human").exists():
+        pytest.skip("real Horses-or-Humans not found: set CONVNET_DATA")
+    report = run_benchmark("transfer", tmp_path)
+    check_race(report, 0.95)
+    assert report["base"] == "efficientnet_lite0" and report["feature_pass_seconds"] > 0
