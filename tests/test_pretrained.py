@@ -123,17 +123,3 @@ def test_a_wrong_weights_file_is_named(tmp_path, monkeypatch):
     monkeypatch.setenv(transfer.WEIGHTS_ENV, str(tmp_path))
     with pytest.raises(WeightsError, match=f"{tmp_path / transfer.LITE0_FILE} is not the"):
         efficientnet_lite0()
-
-
-def test_inception_without_its_weights_is_refused_not_trained_untrained(tmp_path, monkeypatch):
-    monkeypatch.setattr(torch.hub, "get_dir", lambda: str(tmp_path / "hub"))
-    monkeypatch.delenv(transfer.WEIGHTS_ENV, raising=False)
-
-    def no_network(*args, **kwargs):
-        raise OSError("Name or service not known")
-
-    monkeypatch.setattr(torch.hub, "load_state_dict_from_url", no_network)
-    with pytest.raises(WeightsUnavailableError, match="efficientnet_lite0"):
-        pretrained_transfer("inception_v3", num_classes=2)
-    with pytest.raises(ValueError, match="Unknown base 'resnet'"):
-        pretrained_transfer("resnet", num_classes=2)

@@ -145,6 +145,13 @@ def test_missing_weights_warn_loudly_and_the_model_still_runs(offline_hub):
     assert model.eval()(torch.randn(1, 3, 75, 75)).shape == (1, 2)
 
 
+def test_inception_without_its_weights_is_refused_for_training(offline_hub):
+    with pytest.raises(transfer.WeightsUnavailableError, match="efficientnet_lite0"):
+        transfer.pretrained_transfer("inception_v3", num_classes=2)
+    with pytest.raises(ValueError, match="Unknown base 'resnet'"):
+        transfer.pretrained_transfer("resnet", num_classes=2)
+
+
 def test_a_half_downloaded_weights_file_is_named_in_the_error(offline_hub, monkeypatch):
     folder = offline_hub / "weights"
     folder.mkdir()
