@@ -282,8 +282,10 @@ def pretrained_transfer(base: str, num_classes: int, hidden: int = 1024,
 
 @torch.inference_mode()
 def extract_features(base: nn.Module, loader, device: torch.device | str | None = None,
-                     mixed_precision: bool = True) -> torch.Tensor:
+                     mixed_precision: bool = True, progress: bool = True) -> torch.Tensor:
     """Run the frozen ``base`` once over ``loader`` (in order); return the features [N, D].
+
+    ``progress`` shows a progress bar (it disappears when the pass is done).
 
     It runs where the base's weights are, and moves each batch there (``device`` is not needed).
     On a GPU it runs in mixed precision (bf16 or fp16) for speed; bf16 keeps about 3 significant
@@ -293,12 +295,15 @@ def extract_features(base: nn.Module, loader, device: torch.device | str | None 
     """
     from contextlib import nullcontext
 
+    from tqdm.auto import tqdm
+
     from helpers.training import _autocast, _run_on, _to_device
 
     device = _run_on(base, device)
     base.eval()
     features = []
-    for images, labels in loader:
+    for images, labels in tqdm(loader, desc="frozen features", unit="batch", leave=False,
+                               disable=not progress):
         images, _ = _to_device(images, labels, device)
         with _autocast(device) if mixed_precision else nullcontext():
             features.append(base(images).float())

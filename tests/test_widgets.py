@@ -50,9 +50,13 @@ class Kernel:
         self.kernel = self.manager.kernel
         # A notebook's kernel is the Kernel singleton, through which comms reach the browser
         # (an in-process kernel is not, so its widgets would open nothing): make it one.
-        for cls in type(self.kernel).mro():
-            if issubclass(cls, SingletonConfigurable):
-                cls._instance = self.kernel
+        # Only the kernel's own classes: SingletonConfigurable itself stays empty, or every
+        # other singleton (nbval's kernel manager's, say) would find this kernel in its place.
+        self.singletons = [cls for cls in type(self.kernel).mro()
+                           if issubclass(cls, SingletonConfigurable)
+                           and cls is not SingletonConfigurable]
+        for cls in self.singletons:
+            cls._instance = self.kernel
 
     def sent(self) -> list[dict]:
         """The messages sent to the browser since the last call. They travel through a thread:
@@ -95,7 +99,8 @@ class Kernel:
 
     def close(self) -> None:
         """Stop the kernel; later tests see no kernel, as before this file."""
-        type(self.kernel).clear_instance()
+        for cls in self.singletons:
+            cls._instance = None
         type(self.kernel.shell).clear_instance()
         self.client.stop_channels()
         self.manager.shutdown_kernel()
