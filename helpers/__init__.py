@@ -42,6 +42,7 @@ from helpers.training import (
     make_optimizer,
     predict,
     seed_everything,
+    setup_notebook,
 )
 from helpers.transfer import (
     extract_features,
@@ -60,5 +61,5 @@ __all__ = [
     "is_quick", "load_ascent", "load_fashion_mnist", "load_horses_or_humans",
     "load_image_folder", "load_model", "load_rock_paper_scissors", "make_optimizer",
     "model_path", "predict", "predict_image", "preprocessing_for", "pretrained_transfer",
-    "quick_or_full", "save_model", "seed_everything",
+    "quick_or_full", "save_model", "seed_everything", "setup_notebook",
 ]

@@ -26,6 +26,21 @@ def get_device() -> torch.device:
     return torch.device("cpu")
 
 
+def setup_notebook() -> tuple[torch.device, bool]:
+    """Print the versions, the device and the mode a notebook runs with; return (device, QUICK).
+
+    QUICK (set by the environment variable CONVNET_QUICK, as the tests do) shrinks every run.
+    """
+    import torchvision
+
+    from helpers.data import is_quick
+
+    device, quick = get_device(), is_quick()
+    print(f"torch {torch.__version__} · torchvision {torchvision.__version__} · device {device}"
+          f"{' · QUICK mode' if quick else ''}")
+    return device, quick
+
+
 def seed_everything(seed: int = 42) -> None:
     """Seed Python, NumPy and PyTorch (CPU and GPU) so a run repeats."""
     random.seed(seed)
