@@ -10,12 +10,8 @@ from __future__ import annotations
 
 import io
 import sys
-from typing import TYPE_CHECKING
 
 from matplotlib.figure import Figure
-
-if TYPE_CHECKING:
-    from helpers.training import History
 
 
 def in_notebook() -> bool:
@@ -25,9 +21,10 @@ def in_notebook() -> bool:
     return getattr(shell, "kernel", None) is not None  # a terminal IPython has no kernel
 
 
-def history_png(history: History, epochs: int, dpi: int = 72) -> bytes:
-    """Loss and accuracy per epoch so far (training and validation) as PNG bytes; the x axis
-    runs over all ``epochs`` planned. Drawn on a Figure of its own: pyplot never sees it."""
+def history_png(history, epochs: int, dpi: int = 72) -> bytes:
+    """Loss and accuracy per epoch so far (training and validation) of a helpers.History, as
+    PNG bytes; the x axis runs over all ``epochs`` planned. Drawn on a Figure of its own:
+    pyplot never sees it."""
     fig = Figure(figsize=(9, 3))
     ax_loss, ax_acc = fig.subplots(1, 2)
     done = range(1, len(history) + 1)
@@ -60,8 +57,8 @@ class LivePlot:
             # An empty output, placed now so that the plot stays above the lines fit prints.
             self.handle = display({}, raw=True, display_id=True)
 
-    def update(self, history: History) -> None:
-        """Redraw the plot in place with the epochs of ``history``."""
+    def update(self, history) -> None:
+        """Redraw the plot in place with the epochs of ``history`` (a helpers.History)."""
         from IPython.display import Image
 
         if self.handle is not None:
