@@ -59,9 +59,9 @@ class LivePlot:
 
     def update(self, history) -> None:
         """Redraw the plot in place with the epochs of ``history`` (a helpers.History)."""
-        from IPython.display import Image
-
         if self.handle is not None:
+            from IPython.display import Image
+
             self.handle.update(Image(history_png(history, self.epochs), format="png"))
 
     def close(self) -> None:
