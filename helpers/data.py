@@ -446,12 +446,15 @@ def read_image_file(path: Path, size: int) -> torch.Tensor:
 
 
 def load_image_folder(folder: Path | str, size: int, class_names: list[str] | None = None,
-                      workers: int | None = None) -> ImageSet:
+                      workers: int | None = None, progress: bool = True) -> ImageSet:
     """Decode every image under ``folder/<class>/`` once, resized to size x size.
 
     Labels follow the alphabetical order of the class folders, as torchvision's ImageFolder;
-    hidden folders (``.ipynb_checkpoints``) and ``__MACOSX`` are not classes.
+    hidden folders (``.ipynb_checkpoints``) and ``__MACOSX`` are not classes. ``progress``
+    shows a progress bar (it disappears when the pass is done).
     """
+    from tqdm.auto import tqdm
+
     folder = Path(folder)
     if class_names is None:
         class_names = sorted(p.name for p in folder.iterdir() if p.is_dir() and not _hidden(p))
@@ -463,7 +466,9 @@ def load_image_folder(folder: Path | str, size: int, class_names: list[str] | No
     if not paths:
         raise DatasetNotFoundError(f"No images found in the class folders of {folder}.")
     with ThreadPoolExecutor(max_workers=workers or os.cpu_count()) as pool:
-        images = list(pool.map(lambda p: read_image_file(p, size), paths))
+        decoded = pool.map(lambda p: read_image_file(p, size), paths)
+        images = list(tqdm(decoded, total=len(paths), desc=f"decoding {folder.name}",
+                           unit="image", leave=False, disable=not progress))
     return ImageSet(torch.stack(images), torch.tensor(labels), list(class_names))
 
 

@@ -13,8 +13,10 @@ from dataclasses import dataclass, field
 import numpy as np
 import torch
 from torch import nn
+from tqdm.auto import tqdm
 
 from helpers.models import model_device
+from helpers.progress import LivePlot
 
 
 def get_device() -> torch.device:
@@ -243,7 +245,7 @@ def _nothing_to_train(model: nn.Module) -> str:
 def fit(model: nn.Module, train_loader: Iterable, val_loader: Iterable, epochs: int,
         loss_fn: nn.Module | None = None, optimizer: torch.optim.Optimizer | None = None,
         device: torch.device | str | None = None, lr: float = 1e-3,
-        verbose: bool = True) -> History:
+        verbose: bool = True, progress: bool = True) -> History:
     """Train ``model`` for ``epochs`` epochs, validating after each; return the History.
 
     Args:
@@ -251,6 +253,9 @@ def fit(model: nn.Module, train_loader: Iterable, val_loader: Iterable, epochs: 
         optimizer: defaults to Adam over the trainable parameters with learning rate ``lr``.
         device: not needed: training runs where the model's weights are, and each batch is
             moved there (see ``helpers.models.model_device``).
+        verbose: print one line per epoch (it stays, as the record of the run).
+        progress: show a progress bar over each epoch's batches and, in a notebook, a plot of
+            loss and accuracy redrawn after every epoch. Both disappear when they are done.
     The model's weights are switched to channels-last memory order (same numbers, faster
     convolutions on both CPU and GPU). Interrupting (Ctrl-C, or the notebook's stop button)
     ends training after saying so and returns the History of the finished epochs. A loss that
@@ -266,12 +271,15 @@ def fit(model: nn.Module, train_loader: Iterable, val_loader: Iterable, epochs: 
     use_scaler = device.type == "cuda" and not torch.cuda.is_bf16_supported()
     scaler = torch.amp.GradScaler("cuda") if use_scaler else None
     history = History()
+    live_plot = LivePlot(epochs, show=progress and epochs > 1)
     epoch = 0
     try:
         for epoch in range(1, epochs + 1):
             start = time.perf_counter()
-            train_loss, train_acc = train_one_epoch(model, train_loader, loss_fn, optimizer,
-                                                    device, scaler)
+            with tqdm(train_loader, desc=f"epoch {epoch}/{epochs}", unit="batch", leave=False,
+                      disable=not progress) as batches:
+                train_loss, train_acc = train_one_epoch(model, batches, loss_fn, optimizer,
+                                                        device, scaler)
             val_loss, val_acc = evaluate(model, val_loader, loss_fn, device)
             if not (math.isfinite(train_loss) and math.isfinite(val_loss)):
                 history.stopped = f"epoch {epoch}: loss is not a number"
@@ -290,6 +298,7 @@ def fit(model: nn.Module, train_loader: Iterable, val_loader: Iterable, epochs: 
                 print(f"epoch {epoch:>2}/{epochs}  train loss {train_loss:.4f} acc "
                       f"{train_acc:.3f}  |  val loss {val_loss:.4f} acc {val_acc:.3f}  |  "
                       f"{history.seconds[-1]:.1f} s", file=sys.stdout, flush=True)
+            live_plot.update(history)
     except KeyboardInterrupt:
         history.stopped = f"interrupted during epoch {epoch}"
         print(f"Training interrupted during epoch {epoch} of {epochs}: returning the History of "
@@ -299,6 +308,7 @@ def fit(model: nn.Module, train_loader: Iterable, val_loader: Iterable, epochs: 
         error.history = history
         raise
     finally:
+        live_plot.close()
         model.eval()
     return history
 

@@ -1,10 +1,15 @@
 """Interactive widgets: a 3x3 kernel editor, an upload classifier and an augmentation explorer.
 
 Each is an ipywidgets widget (a box of widgets), so it displays the way the installed ipywidgets
-displays widgets: version 7 (Colab's) and version 8 alike.
+displays widgets: version 7 (Colab's) and version 8 alike. Each also carries a still of its
+first state, which pages that cannot run widgets (GitHub, nbviewer) show in its place.
 """
 
 from __future__ import annotations
+
+import base64
+import html
+import io
 
 import ipywidgets as widgets
 import matplotlib.pyplot as plt
@@ -21,6 +26,57 @@ KERNEL_PRESETS: dict[str, list[list[float]]] = {
     "identity": [[0, 0, 0], [0, 1, 0], [0, 0, 0]],
     "the chapter's example": [[-1, 0, -2], [0.5, 4.5, -1.5], [1.5, 2, -3]],
 }
+
+
+# --------------------------------------------------------------------------------------
+# Stills: what a page that cannot run widgets (GitHub, nbviewer) shows of each widget
+# --------------------------------------------------------------------------------------
+
+IPYWIDGETS_MAJOR = int(widgets.__version__.split(".")[0])
+WIDGET_VIEW = "application/vnd.jupyter.widget-view+json"
+
+
+class WithStill:
+    """Mixin for a widget: ``still`` (mime type -> data) is displayed along with the widget.
+
+    A live notebook draws the widget (its view ranks above any picture); GitHub and nbviewer,
+    which cannot, draw the still instead: a picture or a line of HTML about the widget.
+    """
+
+    still: dict[str, str] = {}
+
+    if IPYWIDGETS_MAJOR >= 8:
+        def _repr_mimebundle_(self, **kwargs) -> dict:  # how ipywidgets 8 displays a widget
+            return {**self.still, **super()._repr_mimebundle_(**kwargs)}
+    else:
+        def _ipython_display_(self, **kwargs) -> None:  # how ipywidgets 7 displays one
+            from IPython.display import display
+
+            text = repr(self)
+            view = {"version_major": 2, "version_minor": 0, "model_id": self.model_id}
+            display({**self.still, "text/plain": text[:110] + "…" * (len(text) > 110),
+                     WIDGET_VIEW: view}, raw=True)
+            self._handle_displayed(**kwargs)
+
+
+class StillHBox(WithStill, widgets.HBox):
+    """An HBox displayed with a still of its first state (see WithStill)."""
+
+
+def png_still(fig, dpi: int = 72) -> dict[str, str]:
+    """A still of a matplotlib figure: {"image/png": base64 text}, as a notebook stores it."""
+    return {"image/png": base64.b64encode(_png(fig, dpi)).decode("ascii")}
+
+
+def _png(fig, dpi: int) -> bytes:
+    buffer = io.BytesIO()
+    fig.savefig(buffer, format="png", dpi=dpi)
+    return buffer.getvalue()
+
+
+# --------------------------------------------------------------------------------------
+# The kernel editor
+# --------------------------------------------------------------------------------------
 
 
 def filter_image(image: np.ndarray, kernel) -> np.ndarray:
@@ -47,7 +103,8 @@ def pool_image(image: np.ndarray, kind: str = "max", size: int = 2) -> np.ndarra
 def kernel_editor(image: np.ndarray, preset: str = "vertical lines"):
     """Return a widget: edit a 3x3 kernel (or pick a preset) and see the filtered, pooled image.
 
-    Filtered values are clipped to 0-255 for display, as an image viewer would.
+    Filtered values are clipped to 0-255 for display, as an image viewer would. Its still is
+    the first figure: the preset's filtered and pooled image.
     """
     cells = [widgets.FloatText(layout=widgets.Layout(width="72px")) for _ in range(9)]
     grid = widgets.GridBox(cells, layout=widgets.Layout(grid_template_columns="repeat(3, 78px)"))
@@ -71,6 +128,7 @@ def kernel_editor(image: np.ndarray, preset: str = "vertical lines"):
                 ax.imshow(picture, cmap="gray")
                 ax.set_title(f"{name}: {picture.shape[0]} x {picture.shape[1]}")
                 ax.axis("off")
+            editor.still = editor.still or png_still(fig)
             plt.show()
 
     def load_preset(*_) -> None:
@@ -84,9 +142,10 @@ def kernel_editor(image: np.ndarray, preset: str = "vertical lines"):
         cell.observe(redraw, names="value")
     chooser.observe(load_preset, names="value")
     pooling.observe(redraw, names="value")
-    load_preset()
     controls = widgets.VBox([chooser, widgets.Label("Kernel (edit any cell):"), grid, pooling])
-    return widgets.HBox([controls, output])
+    editor = StillHBox([controls, output])
+    load_preset()
+    return editor
 
 
 # --------------------------------------------------------------------------------------
@@ -107,7 +166,6 @@ def _probability_chart(name: str, thumbnail, predictions: list[tuple[str, float]
 
     Every text is drawn literally (parse_math=False): a "$" in a file name is not maths.
     """
-    import io
     import warnings
 
     fig, (ax_image, ax_bars) = plt.subplots(1, 2, figsize=(7.5, 2.4),
@@ -125,45 +183,42 @@ def _probability_chart(name: str, thumbnail, predictions: list[tuple[str, float]
     ax_bars.set_xlim(0, 1.15)
     ax_bars.set_xlabel("probability")
     ax_bars.set_title(f"prediction: {predictions[0][0]}", fontsize=10, parse_math=False)
-    buffer = io.BytesIO()
     with warnings.catch_warnings():  # a glyph the font lacks (emoji, some scripts) is a box
         warnings.simplefilter("ignore", UserWarning)
         fig.tight_layout()
-        fig.savefig(buffer, format="png", dpi=90)
+        png = _png(fig, dpi=90)
     plt.close(fig)
-    return buffer.getvalue()
+    return png
 
 
 def _failure(name: str, reason: str):
     """One red line: "✗ name: reason", shown literally (a name is never read as HTML)."""
-    import html
-
     return widgets.HTML(f"<span style='color:#b00'>✗ {html.escape(name)}: "
                         f"{html.escape(reason)}</span>")
 
 
-class PhotoClassifier(widgets.VBox):
+class PhotoClassifier(WithStill, widgets.VBox):
     """An upload button that classifies each uploaded photo and shows its probabilities.
 
     It is a widget (a VBox: help text, button, results): make it a cell's last line, or pass it
     to ``display``. Several files can be chosen at once; each new upload replaces what was
     shown before, and a file that gives no answer gets a one-line reason while the others
-    still display.
+    still display. Its still is a line saying what it does, for pages that cannot run it.
     """
 
     def __init__(self, model, class_names: list[str], transform, topk: int = 3) -> None:
-        import html
-
         self.model, self.class_names, self.transform, self.topk = (
             model, class_names, transform, topk)
         self.upload = widgets.FileUpload(accept="image/*", multiple=True,
                                          description="Upload photos")
         self.results = widgets.VBox()
         self.upload.observe(self._on_upload, names="value")
+        names = html.escape(", ".join(map(str, class_names)))
         help_text = widgets.HTML(
-            f"Choose one or more photos; each is classified as one of: "
-            f"<b>{html.escape(', '.join(map(str, class_names)))}</b>.")
+            f"Choose one or more photos; each is classified as one of: <b>{names}</b>.")
         super().__init__([help_text, self.upload, self.results])
+        self.still = {"text/html": f"<p><i>Upload widget: run the notebook to choose photos; "
+                                   f"each is classified as one of: {names}.</i></p>"}
 
     def _on_upload(self, change) -> None:
         # JupyterLab shows no traceback from a widget callback: every failure must be a line.
@@ -211,7 +266,7 @@ class PhotoClassifier(widgets.VBox):
 def augmentation_explorer(image: torch.Tensor):
     """Return a widget with sliders for each augmentation, showing the image before and after.
 
-    ``image`` is a uint8 tensor [3, H, W].
+    ``image`` is a uint8 tensor [3, H, W]. Its still is the first figure (nothing moved yet).
     """
     from torchvision.transforms.v2 import functional as TF
 
@@ -246,9 +301,11 @@ def augmentation_explorer(image: torch.Tensor):
                 ax.imshow(picture.permute(1, 2, 0).cpu().numpy())
                 ax.set_title(title)
                 ax.axis("off")
+            explorer.still = explorer.still or png_still(fig)
             plt.show()
 
     for control in controls.values():
         control.observe(redraw, names="value")
+    explorer = StillHBox([widgets.VBox(list(controls.values())), output])
     redraw()
-    return widgets.HBox([widgets.VBox(list(controls.values())), output])
+    return explorer

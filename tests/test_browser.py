@@ -289,9 +289,11 @@ def check_cells_ran(page) -> None:
 
 def widget_outputs(page):
     """Cell outputs drawn by the widget renderer: every other renderer marks its output with
-    the mime type it shows, this one does not (it shows its widget, or an error text)."""
+    the mime type it shows, this one does not (it shows its widget, or an error text). The
+    renderer hides the output of a widget closed on purpose (a finished progress bar): those
+    are not counted."""
     return page.locator(".jp-Cell-outputArea > .jp-OutputArea-child > "
-                        ".jp-OutputArea-output:not([data-mime-type])")
+                        ".jp-OutputArea-output:not([data-mime-type]):not(.lm-mod-hidden)")
 
 
 def check_widgets(page, console_errors: list[str]) -> int:

@@ -327,6 +327,18 @@ def test_load_image_folder_follows_the_class_order_given(hoh_validation, tmp_pat
     assert torch.equal(reversed_order.images[:2], alphabetical.images[3:])
 
 
+def test_the_decode_pass_shows_a_bar_that_disappears(hoh_validation, tmp_path, capsys):
+    for name in ("horses", "humans"):
+        (tmp_path / name).mkdir()
+        for image in data.list_images(hoh_validation / name)[:2]:
+            (tmp_path / name / image.name).symlink_to(image.resolve())
+    load_image_folder(tmp_path, 32)
+    bar = capsys.readouterr().err  # outside a notebook tqdm draws text on stderr
+    assert f"decoding {tmp_path.name}:" in bar and "/4 [" in bar and bar.endswith(" \r")
+    load_image_folder(tmp_path, 32, progress=False)
+    assert capsys.readouterr().err == ""
+
+
 def test_load_image_folder_without_images_raises(tmp_path):
     (tmp_path / "cats").mkdir()
     (tmp_path / "dogs").mkdir()

@@ -296,3 +296,79 @@ def test_nan_images_and_a_zero_std_are_refused_before_training():
                             ["a"])
     with pytest.raises(ValueError, match="above 0"):
         helpers.InMemoryLoader(data, std=0.0)
+
+
+# --------------------------------------------------------------------------------------
+# Progress: a bar over each epoch's batches; in a notebook, a live plot that fit removes
+# --------------------------------------------------------------------------------------
+
+
+def test_fit_shows_a_bar_over_each_epoch_unless_told_not_to(capsys):
+    fit(linear(3), small_problem(), small_problem(), epochs=2, verbose=False)
+    bars = capsys.readouterr().err  # outside a notebook tqdm draws text on stderr
+    assert "epoch 1/2:   0%|" in bars and "| 0/3 [" in bars and "epoch 2/2" in bars
+    assert bars.endswith(" \r")  # each bar is wiped off (written over with spaces) at the end
+    fit(linear(3), small_problem(), small_problem(), epochs=2, verbose=False, progress=False)
+    assert capsys.readouterr().err == ""
+
+
+class FakeDisplay:
+    """IPython's display() as a notebook's kernel has it: records what its handle is shown."""
+
+    def __init__(self) -> None:
+        self.shown: list = []
+
+    def __call__(self, obj, raw: bool = False, display_id=None):
+        assert display_id is True and raw and obj == {}  # an empty place for the plot
+        return self  # the handle
+
+    def update(self, obj, raw: bool = False) -> None:
+        self.shown.append(obj)
+
+
+@pytest.fixture
+def notebook_display(monkeypatch):
+    """Make fit believe it runs in a notebook, with a FakeDisplay for IPython's display."""
+    import IPython.display
+
+    from helpers import progress
+
+    fake = FakeDisplay()
+    monkeypatch.setattr(progress, "in_notebook", lambda: True)
+    monkeypatch.setattr(IPython.display, "display", fake)
+    return fake
+
+
+@pytest.mark.parametrize("stop, epochs_drawn", [("", 3), ("ctrl-c", 2), ("nan", 1)])
+def test_in_a_notebook_the_live_plot_is_redrawn_each_epoch_then_removed(
+        notebook_display, stop, epochs_drawn):
+    import matplotlib.pyplot as plt
+    from PIL import Image
+
+    learners_figure = plt.figure()  # the plot must neither close nor draw on it
+    batches = small_problem()
+    loader = Epochs(batches, interrupt_in=3 if stop == "ctrl-c" else 0,
+                    nan_in=2 if stop == "nan" else 0)
+    with contextlib.redirect_stdout(io.StringIO()), (
+            pytest.raises(helpers.TrainingError) if stop == "nan" else contextlib.nullcontext()):
+        fit(linear(3), loader, batches, epochs=3 if not stop else 5)
+    *pictures, last = notebook_display.shown
+    assert last == {}  # removed: the saved notebook keeps no figure of it
+    assert len(pictures) == epochs_drawn
+    png = pictures[-1].data
+    assert png.startswith(b"\x89PNG") and Image.open(io.BytesIO(png)).size == (648, 216)
+    assert plt.get_fignums() == [learners_figure.number]
+    plt.close(learners_figure)
+
+
+def test_outside_a_notebook_fit_displays_nothing(monkeypatch):
+    import IPython.display
+
+    from helpers.progress import in_notebook
+
+    def refuse(*args, **kwargs):
+        raise AssertionError("fit displayed something outside a notebook")
+
+    monkeypatch.setattr(IPython.display, "display", refuse)
+    assert not in_notebook()
+    fit(linear(3), small_problem(), small_problem(), epochs=2, verbose=False)

@@ -1,11 +1,13 @@
 """The three widgets under whichever ipywidgets is installed: 8 here, 7.7.1 (Colab's) in CI's
 second pass (.ci/run). Each must display as a widget view through a real IPython kernel (as a
-cell's last line and through ``display``), with every widget model it shows opened to the
-browser, and must react to the messages a browser sends when the learner types, clicks or
-uploads. No browser is needed, nor any dataset."""
+cell's last line and through ``display``), with a still of its first state in the same output
+(what GitHub shows), with every widget model it shows opened to the browser, and must react to
+the messages a browser sends when the learner types, clicks or uploads. No browser is needed,
+nor any dataset."""
 
 from __future__ import annotations
 
+import base64
 import io
 import os
 
@@ -124,9 +126,10 @@ def descendants(widget) -> list:
     return found
 
 
-def assert_displays(kernel: Kernel, widget, created: list[dict]) -> None:
-    """As a cell's last line and through display(), ``widget`` is sent as a widget view, and
-    every model it holds was opened in the browser (else: "Error displaying widget")."""
+def assert_displays(kernel: Kernel, widget, created: list[dict], still: str) -> dict:
+    """As a cell's last line and through display(), ``widget`` is sent as a widget view with a
+    still of mime type ``still`` beside it, and every model it holds was opened in the browser
+    (else: "Error displaying widget"). Return the output's mime bundle."""
     for code in ("shown", "from IPython.display import display\ndisplay(shown)"):
         sent = kernel.run(code, shown=widget)
         assert not [m for m in sent if m["msg_type"] == "error"
@@ -136,9 +139,18 @@ def assert_displays(kernel: Kernel, widget, created: list[dict]) -> None:
         assert len(views) == 1, f"{code!r} sent {[m['msg_type'] for m in sent]}"
         assert views[0][VIEW]["model_id"] == widget.model_id, views[0]
         assert views[0][VIEW]["version_major"] == 2
+        assert set(views[0]) == {VIEW, still, "text/plain"}, list(views[0])
     opened = {m["content"]["comm_id"] for m in created if m["msg_type"] == "comm_open"}
     missing = [type(w).__name__ for w in descendants(widget) if w.model_id not in opened]
     assert not missing, f"never opened in the browser: {missing}"
+    return views[0]
+
+
+def still_picture(bundle: dict) -> Image.Image:
+    """The PNG still of a displayed bundle (base64 text, as a notebook stores it), opened."""
+    png = base64.b64decode(bundle["image/png"])
+    assert png.startswith(b"\x89PNG") and len(png) < 150_000, len(png)  # small in the file
+    return Image.open(io.BytesIO(png))
 
 
 def updates(sent: list[dict]) -> dict[str, dict]:
@@ -176,7 +188,8 @@ def test_the_ipywidgets_being_tested_is_the_one_expected():
 def test_kernel_editor_displays_and_redraws_on_every_edit(kernel, drawn):
     image = np.random.default_rng(0).integers(0, 255, (16, 16)).astype(np.float32)
     editor, created = kernel.make("kernel_editor(image)", kernel_editor=kernel_editor, image=image)
-    assert_displays(kernel, editor, created)
+    bundle = assert_displays(kernel, editor, created, still="image/png")
+    assert still_picture(bundle).size == (936, 331)  # the first figure, 13 x 4.6 inches at 72 dpi
     everything = descendants(editor)
     chooser = next(w for w in everything if isinstance(w, ipywidgets.Dropdown))
     pooling = next(w for w in everything if isinstance(w, ipywidgets.ToggleButtons))
@@ -205,6 +218,7 @@ def test_kernel_editor_displays_and_redraws_on_every_edit(kernel, drawn):
     kernel.browser_sets(pooling, {"index": pooling.options.index("min")})
     filtered = drawn[-1][1]
     assert np.array_equal(drawn[-1][2], filtered.reshape(8, 2, 8, 2).min(axis=(1, 3)))
+    assert editor.still == {"image/png": bundle["image/png"]}  # edits leave the first state
 
 
 # --- the augmentation explorer (notebook 04) -----------------------------------------------
@@ -213,7 +227,8 @@ def test_augmentation_explorer_displays_and_redraws_on_every_control(kernel, dra
     image = torch.randint(0, 256, (3, 24, 32), dtype=torch.uint8)
     explorer, created = kernel.make("augmentation_explorer(image)",
                                     augmentation_explorer=augmentation_explorer, image=image)
-    assert_displays(kernel, explorer, created)
+    bundle = assert_displays(kernel, explorer, created, still="image/png")
+    assert still_picture(bundle).size == (576, 288)  # the first figure, 8 x 4 inches at 72 dpi
     controls = {w.description: w for w in descendants(explorer)
                 if isinstance(w, (ipywidgets.FloatSlider, ipywidgets.Checkbox))}
     assert np.array_equal(drawn[-1][1], image.permute(1, 2, 0).numpy())  # nothing moved yet
@@ -224,6 +239,7 @@ def test_augmentation_explorer_displays_and_redraws_on_every_control(kernel, dra
     turned = drawn[-1][1]
     assert turned.shape == (24, 32, 3) and not np.array_equal(turned, drawn[-2][1])
     assert np.array_equal(drawn[-1][0], image.permute(1, 2, 0).numpy())  # the original stays
+    assert explorer.still == {"image/png": bundle["image/png"]}
 
 
 # --- the upload classifier (notebooks 03 and 05) -------------------------------------------
@@ -265,7 +281,9 @@ def test_upload_classifier_displays_and_answers_each_uploaded_file(kernel, model
     classifier, created = kernel.make(
         "PhotoClassifier(model, classes, ImageTransform(150))", PhotoClassifier=PhotoClassifier,
         model=model, classes=CLASSES, ImageTransform=ImageTransform)
-    assert_displays(kernel, classifier, created)
+    bundle = assert_displays(kernel, classifier, created, still="text/html")
+    assert "Upload widget: run the notebook" in bundle["text/html"]
+    assert "horses, humans" in bundle["text/html"]
     assert classifier.upload.multiple and classifier.upload.accept == "image/*"
 
     sent = browser_uploads(kernel, classifier.upload, [
