@@ -8,8 +8,10 @@ jitter), the same initial weights, one run on one machine.
 * plain   - ImageFolder, per-item PIL transforms (Resize, the augmentation, ToTensor,
             Normalize), a DataLoader (no workers), ``loss.item()`` every batch.
 * helpers - what the notebook runs: images decoded once into a uint8 tensor, the same
-            augmentation applied per image to uint8 tensors, normalised per batch, no
-            per-batch sync, channels-last, fused Adam and, on CUDA, mixed precision.
+            augmentation drawn per image but applied to the whole uint8 batch at once where
+            it lives (``BatchAugment``: one grid_sample call for the moves, one 3x3 colour
+            matrix per image), normalised per batch, no per-batch sync, channels-last, fused
+            Adam and, on CUDA, mixed precision.
 
 Usage: python -m benchmarks.rps [--max-epochs 12] [--max-batches N] [--json FILE]
 """
