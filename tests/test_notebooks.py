@@ -79,6 +79,13 @@ def test_saved_notebook_is_clean(path):
         for output in cell.get("outputs", []):
             assert output["output_type"] != "error", f"{path.name} was saved with an error"
             assert "application/vnd.jupyter.widget-view+json" not in output.get("data", {})
+            assert output.get("name") != "stderr", (
+                f"{path.name} was saved with warnings or progress bars on stderr: "
+                f"{''.join(output.get('text', ''))[:200]}")
+            plain = "".join(output.get("data", {}).get("text/plain", ""))
+            if "children=(" in plain:  # a widget: GitHub must see its still, not its repr
+                assert {"image/png", "text/html"} & set(output["data"]), (
+                    f"{path.name} saved a widget without a still: {plain[:80]}")
             saved = json.dumps(output)
             for machine_path in ("/work/", "/root/", "/home/", "/tmp/", str(Path.home())):
                 assert machine_path not in saved, f"{path.name}: machine path {machine_path}"
@@ -138,3 +145,15 @@ def test_installing_the_helpers_keeps_colabs_ipywidgets():
     (spec,) = [Requirement(d) for d in PROJECT["project"]["dependencies"]
                if Requirement(d).name == "ipywidgets"]
     assert spec.specifier.contains("7.7.1") and spec.specifier.contains("8.1.5"), spec
+
+
+LONGEST_CELL = 20  # lines: "about 15", with room for a list of imports
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.name)
+def test_code_cells_are_short(path):
+    for number, cell in enumerate(load(path)["cells"]):
+        if cell["cell_type"] == "code":
+            lines = text_of(cell).strip().splitlines()
+            assert len(lines) <= LONGEST_CELL, (
+                f"{path.name}, cell {number}: {len(lines)} lines; split it or move code to helpers")
