@@ -1,6 +1,6 @@
 """Execute notebooks in place (the full lesson unless CONVNET_QUICK is set) and save them clean.
 
-Usage: python tools/execute_notebooks.py notebooks/01_*.ipynb [--timeout 3600]
+Usage: python tools/execute_notebooks.py notebooks/01_*.ipynb [--timeout 1800] [--quiet]
 
 Saved notebooks keep their outputs (readers on GitHub see results) but never the widget state,
 which can hold a user's uploaded photo, nor what only shows while a notebook runs: progress
@@ -13,6 +13,7 @@ from __future__ import annotations
 import argparse
 import os
 import re
+import sys
 import time
 from pathlib import Path
 
@@ -90,16 +91,28 @@ def clean(notebook: nbformat.NotebookNode) -> None:
 
 
 def execute(path: Path, timeout: int,
-            client_class: type[NotebookClient] = NotebookClient) -> float:
+            client_class: type[NotebookClient] = NotebookClient, log: bool = False) -> float:
     """Execute the notebook at ``path``, clean it and save it; return the seconds it took.
 
     ``client_class`` can be a NotebookClient subclass that watches the kernel's messages (a
-    test does, to see the live displays that clean() removes).
+    test does, to see the live displays that clean() removes). ``log`` prints each code cell's
+    time as it finishes (to stderr), so a long or stuck run shows where it is.
     """
     notebook = nbformat.read(path, as_version=4)
     start = time.perf_counter()
+    last = [start]
+
+    def cell_done(cell, cell_index, execute_reply) -> None:
+        now = time.perf_counter()
+        if cell.cell_type == "code":
+            first = cell.source.strip().splitlines()[0][:60] if cell.source.strip() else ""
+            print(f"  {path.name} cell {cell_index}: {now - last[0]:.1f} s  {first}",
+                  file=sys.stderr, flush=True)
+        last[0] = now
+
     client = client_class(notebook, timeout=timeout, kernel_name="python3",
                           resources={"metadata": {"path": str(path.parent)}},
+                          on_cell_executed=cell_done if log else None,
                           store_widget_state=True)  # Output widgets need it; clean() drops it
     client.execute()
     clean(notebook)
@@ -113,7 +126,9 @@ if __name__ == "__main__":
     os.environ.pop("MPLBACKEND", None)
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("notebooks", nargs="+", type=Path)
-    parser.add_argument("--timeout", type=int, default=3600, help="seconds per cell")
+    parser.add_argument("--timeout", type=int, default=1800, help="seconds per cell")
+    parser.add_argument("--quiet", action="store_true", help="do not print each cell's time")
     args = parser.parse_args()
     for path in args.notebooks:
-        print(f"{path}: executed in {execute(path, args.timeout):.0f} s", flush=True)
+        seconds = execute(path, args.timeout, log=not args.quiet)
+        print(f"{path}: executed in {seconds:.0f} s", flush=True)
