@@ -38,6 +38,11 @@ def history_png(history, epochs: int, dpi: int = 72) -> bytes:
         ax.legend()
     fig.suptitle(f"epoch {len(history)} of {epochs}")
     fig.tight_layout()
+    return figure_png(fig, dpi)
+
+
+def figure_png(fig, dpi: int) -> bytes:
+    """A matplotlib figure as PNG bytes (for a display, or a widget's still)."""
     buffer = io.BytesIO()
     fig.savefig(buffer, format="png", dpi=dpi)
     return buffer.getvalue()

@@ -9,13 +9,14 @@ from __future__ import annotations
 
 import base64
 import html
-import io
 
 import ipywidgets as widgets
 import matplotlib.pyplot as plt
 import numpy as np
 import torch
 import torch.nn.functional as F
+
+from helpers.progress import figure_png
 
 KERNEL_PRESETS: dict[str, list[list[float]]] = {
     "vertical lines": [[-1, 0, 1], [-2, 0, 2], [-1, 0, 1]],
@@ -65,13 +66,7 @@ class StillHBox(WithStill, widgets.HBox):
 
 def png_still(fig, dpi: int = 72) -> dict[str, str]:
     """A still of a matplotlib figure: {"image/png": base64 text}, as a notebook stores it."""
-    return {"image/png": base64.b64encode(_png(fig, dpi)).decode("ascii")}
-
-
-def _png(fig, dpi: int) -> bytes:
-    buffer = io.BytesIO()
-    fig.savefig(buffer, format="png", dpi=dpi)
-    return buffer.getvalue()
+    return {"image/png": base64.b64encode(figure_png(fig, dpi)).decode("ascii")}
 
 
 # --------------------------------------------------------------------------------------
@@ -186,7 +181,7 @@ def _probability_chart(name: str, thumbnail, predictions: list[tuple[str, float]
     with warnings.catch_warnings():  # a glyph the font lacks (emoji, some scripts) is a box
         warnings.simplefilter("ignore", UserWarning)
         fig.tight_layout()
-        png = _png(fig, dpi=90)
+        png = figure_png(fig, dpi=90)
     plt.close(fig)
     return png
 
