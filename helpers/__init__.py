@@ -1,5 +1,6 @@
 """Helpers shared by the convnet-lab notebooks (data, models, training, plots, widgets)."""
 
+from helpers.checks import check
 from helpers.data import (
     DatasetCorruptError,
     DatasetNotFoundError,
@@ -15,14 +16,17 @@ from helpers.data import (
 )
 from helpers.inference import predict_image
 from helpers.metrics import (
+    accuracy_interval,
     class_counts,
     class_weights,
+    format_accuracy,
     plot_confusion_matrices,
     report,
     scores,
     scores_table,
 )
 from helpers.models import count_parameters
+from helpers.precision import choose_precision
 from helpers.preprocess import ImageError, ImageTransform
 from helpers.sampling import (
     SampledLoader,
@@ -43,6 +47,7 @@ from helpers.training import (
     predict,
     seed_everything,
     setup_notebook,
+    train_one_epoch,
 )
 from helpers.transfer import (
     extract_features,
@@ -52,6 +57,7 @@ from helpers.transfer import (
 )
 
 __all__ = [
+    "accuracy_interval", "check", "choose_precision", "format_accuracy",
     "SampledLoader", "balanced_sample_weights", "class_counts", "class_weights",
     "find_overlaps", "image_hashes", "make_imbalanced", "plot_confusion_matrices", "report",
     "scores", "scores_table", "stratified_split", "TrainingError",
@@ -61,5 +67,5 @@ __all__ = [
     "is_quick", "load_ascent", "load_fashion_mnist", "load_horses_or_humans",
     "load_image_folder", "load_model", "load_rock_paper_scissors", "make_optimizer",
     "model_path", "predict", "predict_image", "preprocessing_for", "pretrained_transfer",
-    "quick_or_full", "save_model", "seed_everything", "setup_notebook",
+    "quick_or_full", "save_model", "seed_everything", "setup_notebook", "train_one_epoch",
 ]

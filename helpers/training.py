@@ -7,7 +7,6 @@ import random
 import sys
 import time
 from collections.abc import Iterable
-from contextlib import nullcontext
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -16,6 +15,7 @@ from torch import nn
 from tqdm.auto import tqdm
 
 from helpers.models import model_device
+from helpers.precision import choose_precision
 from helpers.progress import LivePlot
 
 
@@ -124,14 +124,6 @@ def _loss_and_correct(outputs: torch.Tensor, labels: torch.Tensor, loss_fn: nn.M
     return loss, correct
 
 
-def _autocast(device: torch.device):
-    """Mixed precision on CUDA (bf16 where the GPU has it, else fp16); fp32 elsewhere."""
-    if device.type != "cuda":
-        return nullcontext()
-    dtype = torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
-    return torch.autocast("cuda", dtype=dtype)
-
-
 def _to_device(images: torch.Tensor, labels: torch.Tensor, device: torch.device):
     """Move a batch to ``device``; 4-D images go channels-last (faster convolutions).
 
@@ -162,43 +154,66 @@ def make_optimizer(model: nn.Module, lr: float = 1e-3) -> torch.optim.Optimizer:
     return torch.optim.Adam(trainable, lr=lr, fused=device.type in ("cpu", "cuda"))
 
 
+def _checked_batches(loader: Iterable, model: nn.Module, loss_fn: nn.Module,
+                     device: torch.device, what: str):
+    """Yield the batches of ``loader`` on ``device``, refusing bad ones with what to change.
+
+    The first batch is checked before anything learns from it (one forward pass in eval mode,
+    so batch norm and dropout are untouched); the label range of all batches is checked once,
+    after the last (one read from the device, not one per batch).
+    """
+    seen, classes, top_label = 0, 0, torch.zeros((), device=device, dtype=torch.long)
+    for images, labels in loader:
+        images, labels = _to_device(images, labels, device)
+        if not seen:
+            classes = _check_first_batch(model, images, labels, loss_fn)
+        top_label = torch.maximum(top_label, labels.max())
+        seen += len(labels)
+        yield images, labels
+    if not seen:
+        raise TrainingError(_empty(what, loader))
+    _check_labels(0, int(top_label), classes, f"of the {what} batches")
+
+
+def _check_first_batch(model: nn.Module, images: torch.Tensor, labels: torch.Tensor,
+                       loss_fn: nn.Module) -> int:
+    """Run the model once on the first batch and check it; return its number of outputs."""
+    was_training = model.training
+    model.eval()
+    with torch.no_grad(), choose_precision(images.device).autocast():
+        outputs = model(images)
+    model.train(was_training)
+    _check_batch(images, outputs, labels, loss_fn)
+    return outputs.shape[-1]
+
+
 def train_one_epoch(model: nn.Module, loader: Iterable, loss_fn: nn.Module,
                     optimizer: torch.optim.Optimizer, device: torch.device | str | None = None,
                     scaler: torch.amp.GradScaler | None = None) -> tuple[float, float]:
     """Train for one pass over ``loader``; return (mean loss, accuracy).
 
-    It runs where the model's weights are, and moves each batch there (``device`` is not
-    needed: see ``helpers.models.model_device``). Loss and correct counts are summed on the
-    device and read once at the end, so the GPU never waits for the host inside the loop.
+    Batches go where the model's weights are (``device`` is not needed) and are checked on the
+    way (``_checked_batches``); the forward pass runs in the device's precision, and the scaler
+    is only switched on for fp16 (``helpers.precision``). The totals stay on the device and are
+    read once, at the end: the loop itself never waits for the GPU.
     """
     device = _run_on(model, device, loss_fn)
+    precision = choose_precision(device)
+    scaler = scaler or precision.scaler()
     model.train()
-    total_loss = torch.zeros((), device=device)
-    total_correct = torch.zeros((), device=device, dtype=torch.long)
-    seen, top_label = 0, torch.zeros((), device=device, dtype=torch.long)
-    for images, labels in loader:
-        images, labels = _to_device(images, labels, device)
-        with _autocast(device):
-            outputs = model(images)
-            if not seen:  # refuse a loss or data that cannot fit this model, before learning
-                _check_batch(images, outputs, labels, loss_fn)
-            loss, correct = _loss_and_correct(outputs.float(), labels, loss_fn)
-        optimizer.zero_grad(set_to_none=True)
-        if scaler is not None:
-            scaler.scale(loss).backward()
-            scaler.step(optimizer)
-            scaler.update()
-        else:
-            loss.backward()
-            optimizer.step()
+    total_loss, total_correct, seen = torch.zeros((), device=device), 0, 0
+    for images, labels in _checked_batches(loader, model, loss_fn, device, "training"):
+        with precision.autocast():
+            outputs = model(images)                                          # 1. forward
+            loss, correct = _loss_and_correct(outputs.float(), labels, loss_fn)  # 2. loss
+        optimizer.zero_grad(set_to_none=True)                                # 3. clear
+        scaler.scale(loss).backward()                                        # 4. gradients
+        scaler.step(optimizer)                                               # 5. update
+        scaler.update()
         total_loss += loss.detach() * len(labels)
         total_correct += correct
-        top_label = torch.maximum(top_label, labels.max())  # checked once, after the epoch
         seen += len(labels)
-    if not seen:
-        raise TrainingError(_empty("training", loader))
-    _check_labels(0, int(top_label), outputs.shape[-1], "of this epoch's training batches")
-    return total_loss.item() / seen, total_correct.item() / seen
+    return total_loss.item() / seen, int(total_correct) / seen
 
 
 @torch.inference_mode()
@@ -210,25 +225,16 @@ def evaluate(model: nn.Module, loader: Iterable, loss_fn: nn.Module,
     needed: see ``helpers.models.model_device``).
     """
     device = _run_on(model, device, loss_fn)
+    precision = choose_precision(device)
     model.eval()
-    total_loss = torch.zeros((), device=device)
-    total_correct = torch.zeros((), device=device, dtype=torch.long)
-    seen, top_label = 0, torch.zeros((), device=device, dtype=torch.long)
-    for images, labels in loader:
-        images, labels = _to_device(images, labels, device)
-        with _autocast(device):
-            outputs = model(images)
-            if not seen:
-                _check_batch(images, outputs, labels, loss_fn)
-            loss, correct = _loss_and_correct(outputs.float(), labels, loss_fn)
+    total_loss, total_correct, seen = torch.zeros((), device=device), 0, 0
+    for images, labels in _checked_batches(loader, model, loss_fn, device, "evaluation"):
+        with precision.autocast():
+            loss, correct = _loss_and_correct(model(images).float(), labels, loss_fn)
         total_loss += loss * len(labels)
         total_correct += correct
-        top_label = torch.maximum(top_label, labels.max())
         seen += len(labels)
-    if not seen:
-        raise TrainingError(_empty("evaluation", loader))
-    _check_labels(0, int(top_label), outputs.shape[-1], "of the evaluation batches")
-    return total_loss.item() / seen, total_correct.item() / seen
+    return total_loss.item() / seen, int(total_correct) / seen
 
 
 def _empty(what: str, loader) -> str:
@@ -268,8 +274,7 @@ def fit(model: nn.Module, train_loader: Iterable, val_loader: Iterable, epochs: 
     device = _run_on(model, device, loss_fn)
     model.to(memory_format=torch.channels_last)
     optimizer = optimizer or make_optimizer(model, lr)
-    use_scaler = device.type == "cuda" and not torch.cuda.is_bf16_supported()
-    scaler = torch.amp.GradScaler("cuda") if use_scaler else None
+    scaler = choose_precision(device).scaler()  # kept across epochs: it learns its scale
     history = History()
     live_plot = LivePlot(epochs, show=progress and epochs > 1)
     epoch = 0
@@ -323,13 +328,15 @@ def predict(model: nn.Module, loader: Iterable,
     """
     device = _run_on(model, device)
     model.eval()
-    predictions = []
+    precision, predictions = choose_precision(device), []
     for images, labels in loader:
         images, _ = _to_device(images, labels, device)
-        with _autocast(device):
+        with precision.autocast():
             outputs = model(images).float()
         if outputs.shape[-1] == 1:
             predictions.append((outputs.squeeze(-1) > 0).long())
         else:
             predictions.append(outputs.argmax(dim=-1))
+    if not predictions:
+        raise TrainingError(_empty("prediction", loader))
     return torch.cat(predictions).cpu()

@@ -288,24 +288,26 @@ def extract_features(base: nn.Module, loader, device: torch.device | str | None 
     ``progress`` shows a progress bar (it disappears when the pass is done).
 
     It runs where the base's weights are, and moves each batch there (``device`` is not needed).
-    On a GPU it runs in mixed precision (bf16 or fp16) for speed; bf16 keeps about 3 significant
-    digits, so the features (and logits from them) then differ from fp32 ones in the third
-    digit: compare them with a tolerance, or pass ``mixed_precision=False`` for fp32. The
-    features are fp32 numbers, on the base's device.
+    On a GPU it runs in the device's mixed precision (bf16 or fp16, ``helpers.precision``) for
+    speed; bf16 keeps about 3 significant digits, so the features (and logits from them) then
+    differ from fp32 ones in the third digit: compare them with a tolerance, or pass
+    ``mixed_precision=False`` for fp32. The features are fp32 numbers, on the base's device.
     """
     from contextlib import nullcontext
 
     from tqdm.auto import tqdm
 
-    from helpers.training import _autocast, _run_on, _to_device
+    from helpers.precision import choose_precision
+    from helpers.training import _run_on, _to_device
 
     device = _run_on(base, device)
+    precision = choose_precision(device)
     base.eval()
     features = []
     for images, labels in tqdm(loader, desc="frozen features", unit="batch", leave=False,
                                disable=not progress):
         images, _ = _to_device(images, labels, device)
-        with _autocast(device) if mixed_precision else nullcontext():
+        with precision.autocast() if mixed_precision else nullcontext():
             features.append(base(images).float())
     return torch.cat(features)
 

@@ -15,9 +15,11 @@ import torch
 from PIL import Image
 from torch import nn
 
+import helpers.precision as precision
 import helpers.training as training
 from helpers.inference import ImageTransform, predict_image
 from helpers.models import feature_maps, model_device
+from helpers.precision import Precision
 from helpers.training import evaluate, fit, make_optimizer, predict, train_one_epoch
 from helpers.transfer import extract_features
 
@@ -127,11 +129,13 @@ def test_extract_features_can_skip_mixed_precision(monkeypatch):
     """On a GPU the base runs under autocast unless told not to; here "cuda" is pretended."""
     entered = []
 
-    def autocast(device):
-        entered.append(device)
-        return torch.autocast("cpu", enabled=False)
+    class Pretended(Precision):
+        def autocast(self):
+            entered.append(self.device_type)
+            return torch.autocast("cpu", enabled=False)
 
-    monkeypatch.setattr(training, "_autocast", autocast)
+    monkeypatch.setattr(precision, "choose_precision",
+                        lambda device: Pretended("cuda", torch.float16, "pretended"))
     base = small_cnn()[:4]
     fast = extract_features(base, cpu_loader())
     assert len(entered) == 3

@@ -282,3 +282,23 @@ def test_scores_table_shows_only_the_columns_asked_for():
     header, row = scores_table(runs, columns=["recall rock", "accuracy"]).splitlines()
     assert header.split() == ["recall", "rock", "accuracy"]
     assert row.split() == ["plain", "0.500", "0.800"]
+
+
+# --- accuracy with its 95% interval ------------------------------------------------------
+
+def test_the_wilson_interval_matches_its_formula_and_narrows_with_more_images():
+    import helpers
+
+    low, high = helpers.accuracy_interval(231, 256)  # 90.2% on a 256-image validation set
+    # Wilson (1927), z = 1.96: (x + z²/2 ± z·sqrt(x(n - x)/n + z²/4)) / (n + z²)
+    assert round(low, 4) == 0.8598 and round(high, 4) == 0.9330
+    assert low < 231 / 256 < high
+    wide = helpers.accuracy_interval(9, 10)
+    narrow = helpers.accuracy_interval(9_000, 10_000)
+    assert wide[1] - wide[0] > 5 * (narrow[1] - narrow[0])
+    assert helpers.accuracy_interval(256, 256)[1] == pytest.approx(1.0)  # stays inside 0-1
+    assert helpers.accuracy_interval(0, 256)[0] == pytest.approx(0.0)
+    assert helpers.format_accuracy(0.9132, 10_000) == \
+        "91.3% (95% interval 90.8%–91.9%, 10,000 images)"
+    with pytest.raises(ValueError, match="7 correct out of 5 images is not an accuracy"):
+        helpers.accuracy_interval(7, 5)

@@ -1,0 +1,93 @@
+"""The number format training runs in, decided once from what the device can really do.
+
+- a CUDA GPU of compute capability 8.0 or more (A100, L4, H100): bf16 autocast. bf16 has the
+  range of fp32, so gradients need no scaling;
+- a CUDA GPU below 8.0 (T4, V100): fp16 autocast with a GradScaler. These GPUs have fp16 but no
+  bf16 hardware, and fp16's small range would round small gradients to zero without the scaler;
+- a CPU, or Apple's MPS: fp32. bf16 made training about 6x slower on a CPU without AMX.
+
+``torch.cuda.is_bf16_supported()`` is not asked: by default it answers "can a bf16 tensor be
+made here?" (emulation counts), and says True on a T4, which has no bf16 hardware. A CPU with
+AMX (Intel Xeon from Sapphire Rapids on) trains about 2x faster in bf16, measured on one; it is
+detected (``cpu_has_amx``) but stays fp32 until learning in bf16 there has been checked.
+``CONVNET_PRECISION=fp32`` (or ``bf16``, ``fp16``) forces one format; ``auto`` is the default.
+"""
+
+from __future__ import annotations
+
+import functools
+import os
+from contextlib import AbstractContextManager, nullcontext
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+
+NAMES = {"fp32": torch.float32, "bf16": torch.bfloat16, "fp16": torch.float16}
+
+
+@dataclass(frozen=True)
+class Precision:
+    """How to run one device: ``dtype`` inside autocast (float32: no autocast), and why."""
+
+    device_type: str
+    dtype: torch.dtype
+    reason: str
+
+    @property
+    def name(self) -> str:
+        return next(name for name, dtype in NAMES.items() if dtype == self.dtype)
+
+    @property
+    def needs_scaler(self) -> bool:
+        """fp16 gradients underflow to zero unless the loss is scaled up first."""
+        return self.dtype == torch.float16
+
+    def autocast(self) -> AbstractContextManager:
+        """The context a forward pass runs in."""
+        if self.dtype == torch.float32:
+            return nullcontext()
+        return torch.autocast(self.device_type, dtype=self.dtype)
+
+    def scaler(self) -> torch.amp.GradScaler:
+        """A GradScaler, switched off (scale, step and update pass straight through) unless fp16."""
+        return torch.amp.GradScaler(self.device_type, enabled=self.needs_scaler)
+
+    def __str__(self) -> str:
+        scaler = " + GradScaler" if self.needs_scaler else ""
+        return f"{self.name}{scaler} ({self.reason})"
+
+
+@functools.cache
+def cpu_has_amx() -> bool:
+    """Whether this CPU has AMX tiles (as torch's cpuinfo, or else Linux's /proc/cpuinfo, says)."""
+    ask_torch = getattr(torch.cpu, "_is_amx_tile_supported", None)
+    if ask_torch is not None:
+        return bool(ask_torch())
+    cpuinfo = Path("/proc/cpuinfo")
+    return cpuinfo.exists() and "amx_bf16" in cpuinfo.read_text().split()
+
+
+def choose_precision(device: torch.device | str) -> Precision:
+    """The precision to train and predict in on ``device`` (see the table at the top)."""
+    device = torch.device(device)
+    forced = os.environ.get("CONVNET_PRECISION", "auto").strip().lower()
+    if forced != "auto":
+        if forced not in NAMES:
+            raise ValueError(f"CONVNET_PRECISION={forced!r} is not a precision: use one of "
+                             f"auto, {', '.join(NAMES)}.")
+        if forced == "fp16" and device.type != "cuda":
+            raise ValueError(f"CONVNET_PRECISION=fp16 needs a CUDA GPU; this device is "
+                             f"{device.type}. Use bf16 or fp32 here.")
+        return Precision(device.type, NAMES[forced], "forced by CONVNET_PRECISION")
+    if device.type == "cuda":
+        major, minor = torch.cuda.get_device_capability(device)
+        if major >= 8:
+            return Precision("cuda", torch.bfloat16, f"compute capability {major}.{minor}: "
+                                                     f"bf16 hardware")
+        return Precision("cuda", torch.float16, f"compute capability {major}.{minor}: no bf16 "
+                                                f"hardware below 8.0")
+    if device.type == "cpu":
+        amx = "AMX: bf16 not yet checked here" if cpu_has_amx() else "no AMX: bf16 is slower"
+        return Precision("cpu", torch.float32, f"CPU, {amx}")
+    return Precision(device.type, torch.float32, f"{device.type}: mixed precision not tested")

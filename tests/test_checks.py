@@ -1,0 +1,30 @@
+"""The questions' self-checks: right answers get ✓, wrong ones a hint that is not the answer."""
+
+from __future__ import annotations
+
+import pytest
+
+import helpers
+from helpers.checks import ANSWERS
+
+
+@pytest.mark.parametrize("question", sorted(ANSWERS))
+def test_each_self_check_knows_right_from_wrong(question, capsys):
+    expected, hint = ANSWERS[question]
+    assert helpers.check(question, expected)
+    assert capsys.readouterr().out.startswith(f"✓ {question}")
+    assert not helpers.check(question, None)
+    printed = capsys.readouterr().out
+    assert printed.startswith(f"✗ {question}: not yet. Hint:") and f"{expected:,}" not in printed
+    assert str(expected) not in hint
+
+
+def test_the_second_convolutions_parameters_are_what_the_rule_gives():
+    assert ANSWERS["02.2"][0] == 64 * (10 * 9) + 64
+    assert ANSWERS["02.6"][0] == 28 * 28 * 128 + 128 + 128 * 10 + 10
+    assert ANSWERS["02.1"][0] == 14 - 3 + 1
+
+
+def test_an_unknown_question_names_the_known_ones():
+    with pytest.raises(KeyError, match="No self-check for question '99.1'; there are: 02.1"):
+        helpers.check("99.1", 3)

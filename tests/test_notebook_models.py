@@ -1,0 +1,63 @@
+"""The models written out in the notebooks are the models in helpers.models: the same layers,
+parameter count, state-dict keys and shapes, and the same outputs for the same weights. So the
+page a learner reads and the package later notebooks import can never drift apart."""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+
+import pytest
+import torch
+from torch import nn
+
+import helpers.models
+
+REPO = Path(__file__).resolve().parents[1]
+# (notebook, class written out in it, input shape of one image)
+WRITTEN_OUT = [
+    ("02_fashion_mnist_cnn.ipynb", "FashionDense", (1, 28, 28)),
+    ("02_fashion_mnist_cnn.ipynb", "FashionCNN", (1, 28, 28)),
+]
+
+
+def class_from_notebook(notebook: str, name: str) -> type[nn.Module]:
+    """Execute the one code cell of ``notebook`` that defines class ``name``; return the class."""
+    cells = json.loads((REPO / "notebooks" / notebook).read_text(encoding="utf-8"))["cells"]
+    sources = ["".join(cell["source"]) for cell in cells if cell["cell_type"] == "code"]
+    defining = [source for source in sources
+                if re.search(rf"^class {name}\(nn\.Module\):", source, re.MULTILINE)]
+    assert len(defining) == 1, f"{notebook} should define {name} in exactly one cell"
+    namespace = {"torch": torch, "nn": nn}
+    exec(compile(defining[0], f"{notebook}:{name}", "exec"), namespace)
+    return namespace[name]
+
+
+def structure(model: nn.Module) -> list[tuple[str, str]]:
+    """Every submodule's name and its repr without children (the layer and its settings)."""
+    return [(name, module.extra_repr() and f"{type(module).__name__}({module.extra_repr()})"
+             or type(module).__name__) for name, module in model.named_modules()]
+
+
+@pytest.mark.parametrize("notebook, name, shape", WRITTEN_OUT, ids=lambda v: str(v))
+def test_the_notebook_class_is_the_helpers_class(notebook, name, shape):
+    written, packaged = class_from_notebook(notebook, name)(), getattr(helpers.models, name)()
+    assert structure(written) == structure(packaged)
+    assert sum(p.numel() for p in written.parameters()) == \
+        sum(p.numel() for p in packaged.parameters())
+    assert {k: v.shape for k, v in written.state_dict().items()} == \
+        {k: v.shape for k, v in packaged.state_dict().items()}
+    written.load_state_dict(packaged.state_dict())  # same weights: same answers
+    images = torch.randn(4, *shape, generator=torch.Generator().manual_seed(0))
+    torch.testing.assert_close(written.eval()(images), packaged.eval()(images), rtol=0, atol=0)
+
+
+def test_a_changed_layer_is_caught():
+    """The comparison itself can fail: one padding changed is a different network."""
+    class Changed(helpers.models.FashionCNN):
+        def __init__(self) -> None:
+            super().__init__()
+            self.block1[0] = nn.Conv2d(1, 64, kernel_size=3, padding=0)
+
+    assert structure(Changed()) != structure(helpers.models.FashionCNN())
