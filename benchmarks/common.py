@@ -21,6 +21,7 @@ import torch
 from torch import nn
 
 import helpers
+from helpers.precision import choose_precision
 from helpers.training import evaluate, make_optimizer, train_one_epoch
 
 
@@ -87,7 +88,8 @@ def twin_paths(make_model: Callable[[], nn.Module], plain_loader: Iterable,
                setup_seconds: float, loss_fn: nn.Module | None = None,
                one_logit: bool = False, seed: int = 0) -> dict[str, TrainingPath]:
     """Two copies of one freshly built model, with the same initial weights: one trained by the
-    chapter's plain loop (plain Adam), one by ``helpers`` (channels-last, fused Adam).
+    chapter's plain loop (plain Adam, fp32), one by ``helpers`` (channels-last, fused Adam, the
+    device's precision from ``helpers.precision``).
 
     ``one_logit``: the plain loop uses sigmoid + BCELoss, helpers BCEWithLogitsLoss.
     """
@@ -98,6 +100,7 @@ def twin_paths(make_model: Callable[[], nn.Module], plain_loader: Iterable,
     fast_model.to(memory_format=torch.channels_last)
     plain_opt = torch.optim.Adam(plain_model.parameters(), lr=1e-3)
     fast_opt = make_optimizer(fast_model, lr=1e-3)
+    fast_scaler = choose_precision(device).scaler()  # on for fp16 only (a T4), kept across epochs
     loss_fn = loss_fn or (nn.BCEWithLogitsLoss() if one_logit else nn.CrossEntropyLoss())
     plain_loss = nn.BCELoss() if one_logit else loss_fn
 
@@ -110,7 +113,8 @@ def twin_paths(make_model: Callable[[], nn.Module], plain_loader: Iterable,
                                        one_logit),
             plain_loader, accuracy_of(plain_model)),
         "helpers": TrainingPath(
-            lambda loader: train_one_epoch(fast_model, loader, loss_fn, fast_opt, device),
+            lambda loader: train_one_epoch(fast_model, loader, loss_fn, fast_opt, device,
+                                           fast_scaler),
             fast_loader, accuracy_of(fast_model), setup_seconds=setup_seconds),
     }
 
