@@ -34,6 +34,7 @@ from torchvision import datasets, transforms
 import helpers
 from benchmarks.common import TrainingPath, parse_args, plain_epoch, race, report
 from helpers.data import find_split
+from helpers.precision import choose_precision
 from helpers.training import evaluate, make_optimizer, train_one_epoch
 from helpers.transfer import TensorLoader, extract_features, preprocessing_for, pretrained_transfer
 
@@ -72,12 +73,14 @@ def main() -> None:
     loss_fn = nn.CrossEntropyLoss()
     plain_opt = torch.optim.Adam(model.head.parameters(), lr=1e-3)
     fast_opt = make_optimizer(fast_head, lr=1e-3)
+    fast_scaler = choose_precision(device).scaler()  # on for fp16 only, kept across epochs
     paths = {
         "plain": TrainingPath(
             lambda loader: plain_epoch(model, loader, loss_fn, plain_opt, device), plain_loader,
             lambda: evaluate(model.head, val_loader, loss_fn, device)[1]),
         "helpers": TrainingPath(
-            lambda loader: train_one_epoch(fast_head, loader, loss_fn, fast_opt, device),
+            lambda loader: train_one_epoch(fast_head, loader, loss_fn, fast_opt, device,
+                                           fast_scaler),
             TensorLoader(train_features, train.labels, batch_size=32, shuffle=True),
             lambda: evaluate(fast_head, val_loader, loss_fn, device)[1],
             setup_seconds=decode_seconds + feature_seconds),
