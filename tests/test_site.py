@@ -41,7 +41,10 @@ except ModuleNotFoundError:  # Python 3.10
     import tomli as tomllib
 
 REPO = Path(__file__).resolve().parents[1]
-NOTEBOOKS = sorted((REPO / "notebooks").glob("[0-9][0-9]_*.ipynb"))
+# CONVNET_SITE_NOTEBOOKS: build and check the site from another folder of notebooks (a local
+# copy with changes, say); tools/site_hooks.py reads the same variable.
+NOTEBOOK_FOLDER = Path(os.environ.get("CONVNET_SITE_NOTEBOOKS") or REPO / "notebooks")
+NOTEBOOKS = sorted(NOTEBOOK_FOLDER.glob("[0-9][0-9]_*.ipynb"))
 ARTIFACTS = REPO / "test-artifacts" / "site"  # git-ignored
 REPOSITORY = tomllib.loads((REPO / "pyproject.toml").read_text(encoding="utf-8"))[
     "tool"]["convnet-lab"]["repository"]
@@ -62,18 +65,26 @@ def in_browser(test):
 # ----------------------------------------------------------------------------------------------
 
 
-def build_site(site_dir: Path, notebooks: Path | None = None) -> float:
-    """`mkdocs build --strict` of mkdocs.yml into site_dir; returns the seconds it took."""
-    env = dict(os.environ, NO_MKDOCS_2_WARNING="1")
-    if notebooks is not None:
-        env["CONVNET_SITE_NOTEBOOKS"] = str(notebooks)
-    start = time.monotonic()
-    done = subprocess.run(
-        [sys.executable, "-m", "mkdocs", "build", "--strict", "--clean", "--quiet",
+def run_build(site_dir: Path, notebooks: Path) -> subprocess.CompletedProcess:
+    env = dict(os.environ, NO_MKDOCS_2_WARNING="1", CONVNET_SITE_NOTEBOOKS=str(notebooks))
+    return subprocess.run(
+        [sys.executable, "-m", "mkdocs", "build", "--strict", "--clean",
          "--config-file", str(REPO / "mkdocs.yml"), "--site-dir", str(site_dir)],
         cwd=REPO, env=env, capture_output=True, text=True, timeout=BUILD_TIMEOUT_S)
+
+
+def build_site(site_dir: Path, notebooks: Path = NOTEBOOK_FOLDER) -> float:
+    """`mkdocs build --strict` of mkdocs.yml into site_dir; returns the seconds it took."""
+    start = time.monotonic()
+    done = run_build(site_dir, notebooks)
     assert done.returncode == 0, f"mkdocs build --strict failed:\n{done.stdout}\n{done.stderr}"
     return time.monotonic() - start
+
+
+class QuietServer(ThreadingHTTPServer):
+    def handle_error(self, request, client_address) -> None:
+        if not isinstance(sys.exc_info()[1], ConnectionError):  # a page closed mid-download
+            super().handle_error(request, client_address)
 
 
 class Server:
@@ -84,7 +95,7 @@ class Server:
             def log_message(self, *args) -> None:
                 pass
 
-        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), partial(Quiet, directory=str(folder)))
+        self.httpd = QuietServer(("127.0.0.1", 0), partial(Quiet, directory=str(folder)))
         self.url = f"http://127.0.0.1:{self.httpd.server_address[1]}/"
         self.thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
         self.thread.start()
@@ -136,6 +147,13 @@ def png_outputs(path: Path) -> int:
                for cell in load(path)["cells"] for output in cell.get("outputs", []))
 
 
+def mathjax_blank_font(message) -> bool:
+    """MathJax 2's HTML-CSS output declares a fallback font with src url(about:blank), which
+    Chromium refuses with two console errors; nothing is missing from the page."""
+    return (message.location.get("url") == "about:blank"
+            or message.text.startswith("Access to font at 'about:blank'"))
+
+
 class Visit:
     """A page opened in the browser, with every console error and every request that left
     127.0.0.1 recorded (those are refused, as a closed network would)."""
@@ -146,7 +164,7 @@ class Visit:
         self.outside: list[str] = []
         self.page.on("pageerror", lambda error: self.errors.append(f"uncaught: {error}"))
         self.page.on("console", lambda message: self.errors.append(message.text)
-                     if message.type == "error" else None)
+                     if message.type == "error" and not mathjax_blank_font(message) else None)
         self.page.route("**/*", self._route)
         self.page.goto(url, wait_until="load")
 
@@ -217,10 +235,10 @@ def check_dark_figures(page) -> None:
         f"output images without a white background in the dark theme: {set(backgrounds)}")
 
 
-def screenshot(page, name: str) -> Path:
+def screenshot(page, name: str, full_page: bool = True) -> Path:
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
     path = ARTIFACTS / f"{name}.png"
-    page.screenshot(path=str(path), full_page=True)
+    page.screenshot(path=str(path), full_page=full_page)
     return path
 
 
@@ -264,7 +282,10 @@ def test_page(name, path, notebook, site, browser):
 
         switch_theme(page, "slate")
         check_dark_figures(page)
-        dark = screenshot(page, f"{name}-dark")
+        figures = page.locator(".jp-OutputArea-output img")
+        if figures.count():  # the dark theme where it matters: around the first figure
+            figures.first.scroll_into_view_if_needed()
+        dark = screenshot(page, f"{name}-dark", full_page=False)
         switch_theme(page, "default")  # the choice is remembered: leave the light one
 
         page.wait_for_timeout(300)  # late console messages
@@ -314,11 +335,11 @@ def test_the_site_has_an_answer_block(site):
 # ----------------------------------------------------------------------------------------------
 
 
-def tiny_notebook() -> dict:
+def tiny_notebook(extra: str = "") -> dict:
     markdown = ("# 01 · A test page\n\nThe area of a circle is $A = \\pi r^2$, and\n\n"
                 "$$\\sum_{i=1}^{n} i = \\frac{n(n+1)}{2}.$$\n\n"
                 "<details>\n<summary>Show the answer</summary>\n\n"
-                "The answer is **42**.\n\n</details>\n")
+                "The answer is **42**.\n\n</details>\n" + extra)
     return {"cells": [{"cell_type": "markdown", "metadata": {}, "source": markdown},
                       {"cell_type": "code", "execution_count": 1, "metadata": {},
                        "source": "print(6 * 7)",
@@ -329,14 +350,23 @@ def tiny_notebook() -> dict:
             "nbformat": 4, "nbformat_minor": 5}
 
 
+def tiny_collection(folder: Path, extra: str = "") -> Path:
+    """The collection's notebook names (README.md links them all), each a tiny notebook; the
+    first has an answer block, two formulas and `extra`."""
+    notebooks = folder / "notebooks"
+    notebooks.mkdir()
+    for i, path in enumerate(NOTEBOOKS):
+        (notebooks / path.name).write_text(json.dumps(tiny_notebook(extra) if i == 0 else
+                                                      tiny_notebook()))
+    return notebooks
+
+
 @in_browser
 def test_an_answer_block_opens_and_formulas_are_typeset(tmp_path, browser):
-    notebooks = tmp_path / "notebooks"
-    notebooks.mkdir()
-    (notebooks / "01_a_test_page.ipynb").write_text(json.dumps(tiny_notebook()))
+    notebooks = tiny_collection(tmp_path)
     build_site(tmp_path / "site", notebooks)
     server = Server(tmp_path / "site")
-    visit = Visit(browser, urljoin(server.url, "notebooks/01_a_test_page/"))
+    visit = Visit(browser, urljoin(server.url, f"notebooks/{NOTEBOOKS[0].stem}/"))
     page = visit.page
     try:
         assert open_every_answer(page) == 1
@@ -353,6 +383,13 @@ def test_an_answer_block_opens_and_formulas_are_typeset(tmp_path, browser):
     finally:
         visit.close()
         server.stop()
+
+
+def test_a_broken_link_fails_the_strict_build(tmp_path):
+    notebooks = tiny_collection(tmp_path, "\nNext: [notebook 09](09_not_written_yet.ipynb).\n")
+    done = run_build(tmp_path / "site", notebooks)
+    assert done.returncode != 0, "mkdocs build --strict passed with a link that leads nowhere"
+    assert "09_not_written_yet.ipynb" in done.stdout + done.stderr, done.stdout + done.stderr
 
 
 def test_the_built_site_names_no_script_or_style_elsewhere(site):

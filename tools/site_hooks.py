@@ -45,7 +45,8 @@ COLAB_BADGE_IMAGE = "https://colab.research.google.com/assets/colab-badge.svg"
 BADGE = "assets/colab-badge.svg"  # in docs/
 MATHJAX = "assets/mathjax"  # in the site
 # The parts of MathJax 2 that TeX input and HTML-CSS output with the STIX web fonts need (the
-# package's MathJax.js has no TeX fonts; a11y and the translations are left out: 6 MB).
+# package has no TeX fonts, and its output code only in the combined configuration file; a11y
+# and the translations are left out: 6 MB).
 MATHJAX_PARTS = ("MathJax.js", "config/", "extensions/", "jax/input/", "jax/element/",
                  "jax/output/HTML-CSS/", "fonts/HTML-CSS/STIX-Web/woff/", "LICENSE")
 MATHJAX_LEFT_OUT = ("extensions/a11y/",)
