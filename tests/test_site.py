@@ -209,15 +209,19 @@ def open_every_answer(page) -> int:
     return blocks.count()
 
 
+CHECKED_LINKS: set[str] = set()  # each answered once
+
+
 def check_internal_links(page, base: str) -> int:
     hrefs = page.evaluate("[...document.querySelectorAll('a[href]')].map(a => a.href)")
     inside = sorted({h.split("#")[0] for h in hrefs if h.startswith(base)})
-    for url in inside:
+    for url in set(inside) - CHECKED_LINKS:
         try:
             with urllib.request.urlopen(url, timeout=10) as answer:
                 assert answer.status == 200, f"{url}: HTTP {answer.status}"
         except urllib.error.HTTPError as error:
             pytest.fail(f"link {url} on {page.url}: HTTP {error.code}")
+        CHECKED_LINKS.add(url)
     return len(inside)
 
 
@@ -238,7 +242,7 @@ def check_dark_figures(page) -> None:
 def screenshot(page, name: str, full_page: bool = True) -> Path:
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
     path = ARTIFACTS / f"{name}.png"
-    page.screenshot(path=str(path), full_page=full_page)
+    page.screenshot(path=str(path), full_page=full_page, animations="disabled")
     return path
 
 
