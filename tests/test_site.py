@@ -396,6 +396,13 @@ def test_a_broken_link_fails_the_strict_build(tmp_path):
     assert "09_not_written_yet.ipynb" in done.stdout + done.stderr, done.stdout + done.stderr
 
 
+def test_the_readme_links_the_site_built_from_the_repository_setting():
+    owner, name = REPOSITORY.split("/")
+    readme = (REPO / "README.md").read_text(encoding="utf-8")
+    assert f"https://{owner}.github.io/{name}/" in readme
+    assert "make site" in readme
+
+
 def test_the_built_site_names_no_script_or_style_elsewhere(site):
     """No <script src>, stylesheet or image from another site (links to read elsewhere are
     fine)."""
