@@ -6,7 +6,7 @@ VENV   ?= .venv
 TRANSFER_ARGS ?=
 BIN    := $(VENV)/bin
 
-.PHONY: setup install lab test lint benchmark clean-outputs
+.PHONY: setup install lab test lint site benchmark clean-outputs
 
 setup: install lab  ## install everything (once) and open the notebooks in JupyterLab
 
@@ -26,6 +26,9 @@ test: install  ## unit tests + every notebook executed by nbval in QUICK mode
 
 lint: install
 	$(BIN)/ruff check .
+
+site: install  ## the collection as a static website in site/ (nothing executed, no network)
+	NO_MKDOCS_2_WARNING=1 $(BIN)/mkdocs build --strict --clean
 
 benchmark: install  ## plain loop against helpers: speed and time to the chapter's accuracy
 	$(BIN)/python -m benchmarks.hoh --json benchmarks/results/hoh.json
