@@ -28,7 +28,8 @@ def load_tool():
 def test_on_the_cpu_it_says_so_first_and_still_writes_the_table(tmp_path):
     done = subprocess.run(
         [sys.executable, "tools/gpu_check.py", "--notebooks", "01", "--benchmarks",
-         "--skip-full", "--out", str(tmp_path)], cwd=REPO, capture_output=True, text=True,
+         "--skip-full", "--timeout", "300", "--out", str(tmp_path)], cwd=REPO,
+        capture_output=True, text=True,
         timeout=600)
     assert done.returncode == 0, done.stdout + done.stderr
     assert done.stdout.splitlines()[0].startswith("No GPU found")
