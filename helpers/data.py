@@ -654,9 +654,18 @@ class InMemoryLoader:
                  mean: float | tuple[float, ...] = 0.5, std: float | tuple[float, ...] = 0.5,
                  augment: Callable[[torch.Tensor], torch.Tensor] | None = None,
                  seed: int = 0) -> None:
+        if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
+            raise ValueError(f"batch_size must be a whole number of images, at least 1, not "
+                             f"{batch_size!r}.")
         self.data, self.batch_size, self.shuffle, self.augment = data, batch_size, shuffle, augment
         device = data.images.device
         channels = data.images.shape[1]
+        for name, value in (("mean", mean), ("std", std)):
+            given = torch.as_tensor(value).numel()
+            if given not in (1, channels):
+                raise ValueError(f"{name}={value} has {given} values but the images have "
+                                 f"{channels} channel{'s' * (channels > 1)}: give one value per "
+                                 f"channel, or one for all.")
         self.mean = torch.as_tensor(mean, dtype=torch.float32, device=device).expand(channels)
         self.std = torch.as_tensor(std, dtype=torch.float32, device=device).expand(channels)
         if not (torch.isfinite(self.mean).all() and (self.std > 0).all()):

@@ -184,6 +184,10 @@ def load_model(path: str | Path, device: torch.device | str = "cpu"):
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"No saved model at {path}.")
+    if torch.device(device).type == "cuda" and not torch.cuda.is_available():
+        raise ValueError(f"load_model(device={str(device)!r}): this machine has no CUDA GPU "
+                         f"(torch.cuda.is_available() is False). Use device='cpu', or "
+                         f"device=helpers.get_device() to take the best one there is.")
     saved = _read(path)
     architecture, config = saved["architecture"], saved["config"]
     builder = ARCHITECTURES.get(architecture)

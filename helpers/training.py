@@ -127,13 +127,16 @@ def _loss_and_correct(outputs: torch.Tensor, labels: torch.Tensor, loss_fn: nn.M
 def _to_device(images: torch.Tensor, labels: torch.Tensor, device: torch.device):
     """Move a batch to ``device``; 4-D images go channels-last (faster convolutions).
 
-    Only a copy to a GPU is left to finish in the background: one to the CPU must be complete
-    before the CPU reads it.
+    Integer labels of any width (NumPy makes int32) become int64, what the losses expect. Only a
+    copy to a GPU is left to finish in the background: one to the CPU must be complete before
+    the CPU reads it.
     """
     background = device.type == "cuda"
     images = images.to(device, non_blocking=background)
     if images.ndim == 4:
         images = images.contiguous(memory_format=torch.channels_last)
+    if not (labels.is_floating_point() or labels.dtype == torch.long):
+        labels = labels.long()
     return images, labels.to(device, non_blocking=background)
 
 

@@ -368,3 +368,10 @@ def test_load_model_accepts_string_configuration_values(tmp_path, monkeypatch):
     path = save_model(tmp_path / "based.pt", Based("tiny", 3), list("abc"), ImageTransform(32))
     reloaded, names, _ = load_model(path)
     assert reloaded.config == {"base": "tiny", "num_classes": 3} and names == list("abc")
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="checks a machine without a GPU")
+def test_loading_onto_a_gpu_that_is_not_there_says_what_to_use(tmp_path, model):
+    path = save_model(tmp_path / "hoh.pt", model, CLASSES, ImageTransform(150))
+    with pytest.raises(ValueError, match="device='cuda'.*no CUDA GPU.*Use device='cpu'"):
+        load_model(path, device="cuda")

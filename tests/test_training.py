@@ -372,3 +372,29 @@ def test_outside_a_notebook_fit_displays_nothing(monkeypatch):
     monkeypatch.setattr(IPython.display, "display", refuse)
     assert not in_notebook()
     fit(linear(3), small_problem(), small_problem(), epochs=2, verbose=False)
+
+
+def test_int32_labels_as_numpy_makes_them_train_like_int64():
+    batches = small_problem()
+    as_int32 = [(images, labels.int()) for images, labels in batches]
+    torch.manual_seed(0)
+    expected = fit(linear(3), batches, batches, epochs=1, verbose=False, progress=False)
+    torch.manual_seed(0)
+    got = fit(linear(3), as_int32, as_int32, epochs=1, verbose=False, progress=False)
+    assert got.train_loss == expected.train_loss and got.val_acc == expected.val_acc
+
+
+def test_a_bad_batch_size_or_a_mean_per_channel_that_does_not_fit_is_named():
+    grey = helpers.ImageSet(torch.zeros(4, 1, 2, 2, dtype=torch.uint8), torch.zeros(4).long(),
+                            ["a"])
+    with pytest.raises(ValueError, match="batch_size must be a whole number of images, at "
+                                         "least 1, not 0"):
+        helpers.InMemoryLoader(grey, batch_size=0)
+    with pytest.raises(ValueError, match=r"mean=\(0.485, 0.456, 0.406\) has 3 values but the "
+                                         r"images have 1 channel: give one value per channel"):
+        helpers.InMemoryLoader(grey, mean=(0.485, 0.456, 0.406), std=0.25)
+
+
+def test_predict_on_an_empty_loader_is_named():
+    with pytest.raises(helpers.TrainingError, match="prediction loader .* gave no batches"):
+        helpers.predict(linear(3), [])
