@@ -1,4 +1,5 @@
-"""From a photo to an answer: classify one image with a trained model.
+"""From images to answers: the predicted class of every image in a loader (``predict``), and
+the class probabilities of one photo (``predict_image``).
 
 Opening images and their preprocessing live in ``helpers.preprocess``, saving and reloading in
 ``helpers.saving``; their names are repeated here so ``from helpers.inference import ...`` works.
@@ -6,15 +7,42 @@ Opening images and their preprocessing live in ``helpers.preprocess``, saving an
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+
 import torch
 from torch import nn
 
 from helpers.models import model_device
+from helpers.precision import choose_precision
 from helpers.preprocess import MAX_PIXELS, ImageError, ImageTransform, open_image
+from helpers.safety import TrainingError, device_for, no_batches, to_device
 from helpers.saving import check_outputs, load_model, model_path, save_model
 
 __all__ = ["MAX_PIXELS", "ImageError", "ImageTransform", "load_model", "model_path",
-           "open_image", "predict_image", "save_model"]
+           "open_image", "predict", "predict_image", "save_model"]
+
+
+@torch.inference_mode()
+def predict(model: nn.Module, loader: Iterable,
+            device: torch.device | str | None = None) -> torch.Tensor:
+    """Return the predicted class index for every image in ``loader``, in order, on the CPU.
+
+    It runs where the model's weights are (``device`` is not needed; checked if given).
+    """
+    device = device_for(model, device)
+    model.eval()
+    precision, predictions = choose_precision(device), []
+    for images, labels in loader:
+        images, _ = to_device(images, labels, device)
+        with precision.autocast():
+            outputs = model(images).float()
+        if outputs.shape[-1] == 1:
+            predictions.append((outputs.squeeze(-1) > 0).long())
+        else:
+            predictions.append(outputs.argmax(dim=-1))
+    if not predictions:
+        raise TrainingError(no_batches("prediction", loader))
+    return torch.cat(predictions).cpu()
 
 
 @torch.inference_mode()

@@ -1,16 +1,35 @@
-"""Figures the notebooks share: training curves, image grids, feature maps."""
+"""Figures the notebooks share: training curves, image grids, feature maps; a figure as PNG."""
 
 from __future__ import annotations
 
+import io
 import math
+from typing import Protocol
 
 import matplotlib.pyplot as plt
 import torch
 
-from helpers.training import History
+
+class History(Protocol):
+    """What the curves are drawn from: a ``helpers.History`` (named here without importing
+    ``helpers.training``, which draws its live plot with ``draw_history``)."""
+
+    train_loss: list[float]
+    train_acc: list[float]
+    val_loss: list[float]
+    val_acc: list[float]
+
+    def __len__(self) -> int: ...
 
 
-def _finish(fig, title: str):
+def figure_png(fig, dpi: int) -> bytes:
+    """A matplotlib figure as PNG bytes (for a display, or a widget's still)."""
+    buffer = io.BytesIO()
+    fig.savefig(buffer, format="png", dpi=dpi)
+    return buffer.getvalue()
+
+
+def finish_figure(fig, title: str):
     """Grid, legend and whole-number epochs on every axis; a title; tight layout."""
     for ax in fig.axes:
         ax.grid(alpha=0.3)
@@ -21,17 +40,27 @@ def _finish(fig, title: str):
     return fig
 
 
+def draw_history(fig, history: History, epochs: int | None = None) -> None:
+    """Draw loss and accuracy per epoch, training against validation, on ``fig``'s two axes;
+    the x axis spans ``epochs`` when given (the live plot during ``fit``)."""
+    done = range(1, len(history) + 1)
+    ax_loss, ax_acc = fig.subplots(1, 2)
+    for ax, name, train, val in (
+            (ax_loss, "Loss", history.train_loss, history.val_loss),
+            (ax_acc, "Accuracy", history.train_acc, history.val_acc)):
+        ax.plot(done, train, "o-", label="training")
+        ax.plot(done, val, "s--", label="validation")
+        ax.set(title=name, xlabel="epoch",
+               ylabel="loss" if name == "Loss" else "accuracy (fraction correct)")
+        if epochs:
+            ax.set_xlim(0.5, epochs + 0.5)
+
+
 def plot_history(history: History, title: str = "Training history"):
     """Plot loss and accuracy per epoch, training against validation (overfitting shows)."""
-    epochs = range(1, len(history) + 1)
-    fig, (ax_loss, ax_acc) = plt.subplots(1, 2, figsize=(11, 3.8))
-    ax_loss.plot(epochs, history.train_loss, "o-", label="training")
-    ax_loss.plot(epochs, history.val_loss, "s--", label="validation")
-    ax_loss.set(title="Loss", xlabel="epoch", ylabel="loss")
-    ax_acc.plot(epochs, history.train_acc, "o-", label="training")
-    ax_acc.plot(epochs, history.val_acc, "s--", label="validation")
-    ax_acc.set(title="Accuracy", xlabel="epoch", ylabel="accuracy (fraction correct)")
-    return _finish(fig, title)
+    fig = plt.figure(figsize=(11, 3.8))
+    draw_history(fig, history)
+    return finish_figure(fig, title)
 
 
 def _as_displayable(image: torch.Tensor):
@@ -113,4 +142,4 @@ def compare_histories(histories: dict[str, History], title: str = "Runs compared
         ax_train.plot(epochs, history.train_acc, "o-", label=name)
     ax_val.set(title="Validation accuracy", xlabel="epoch", ylabel="accuracy (fraction correct)")
     ax_train.set(title="Training accuracy", xlabel="epoch")
-    return _finish(fig, title)
+    return finish_figure(fig, title)

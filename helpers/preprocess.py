@@ -185,12 +185,14 @@ class ImageTransform:
     """Preprocessing for prediction: resize to size x size, scale to (x/255 - mean) / std.
 
     It matches what ``load_image_folder`` + ``InMemoryLoader`` do to the training images, and
-    it is plain data (an int and tuples of floats), so it can be saved beside the weights.
+    it is plain data (ints and tuples of floats), so it can be saved beside the weights.
+    ``channels=1`` turns the photo grey first (the Fashion-MNIST models take 1 channel).
     """
 
     size: int
     mean: tuple[float, ...] = (0.5, 0.5, 0.5)
     std: tuple[float, ...] = (0.5, 0.5, 0.5)
+    channels: int = 3
 
     def __post_init__(self) -> None:
         size, mean, std = self.size, _floats(self.mean, "mean"), _floats(self.std, "std")
@@ -198,9 +200,13 @@ class ImageTransform:
                 1 <= size <= 4096):
             raise ValueError(f"ImageTransform size must be a whole number of pixels from 1 to "
                              f"4096 (e.g. 150), not {size!r}.")
-        if len(mean) not in (1, 3) or len(std) != len(mean):
-            raise ValueError(f"ImageTransform needs one mean and one std for each of the 3 "
-                             f"colour channels (or one for all): got mean {mean}, std {std}.")
+        if self.channels not in (1, 3) or isinstance(self.channels, bool):
+            raise ValueError(f"ImageTransform channels must be 3 (colour) or 1 (grey), not "
+                             f"{self.channels!r}.")
+        if len(mean) not in (1, self.channels) or len(std) != len(mean):
+            raise ValueError(f"ImageTransform needs one mean and one std for each of the "
+                             f"{self.channels} channels (or one for all): got mean {mean}, "
+                             f"std {std}.")
         if not all(s > 0 for s in std):
             raise ValueError(f"ImageTransform std values must be above 0, not {std}.")
         object.__setattr__(self, "size", int(size))
@@ -208,6 +214,8 @@ class ImageTransform:
         object.__setattr__(self, "std", std)
 
     def __call__(self, picture: Image.Image) -> torch.Tensor:
+        if self.channels == 1:
+            picture = picture.convert("L")
         pixels = TF.resize(TF.pil_to_tensor(picture), [self.size, self.size], antialias=True)
         mean = torch.tensor(self.mean).view(-1, 1, 1)
         std = torch.tensor(self.std).view(-1, 1, 1)

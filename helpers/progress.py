@@ -8,10 +8,11 @@ themselves afterwards, so a saved notebook keeps no extra figure. Outside a note
 
 from __future__ import annotations
 
-import io
 import sys
 
 from matplotlib.figure import Figure
+
+from helpers.plots import draw_history, figure_png, finish_figure
 
 
 def in_notebook() -> bool:
@@ -22,30 +23,11 @@ def in_notebook() -> bool:
 
 
 def history_png(history, epochs: int, dpi: int = 72) -> bytes:
-    """Loss and accuracy per epoch so far (training and validation) of a helpers.History, as
-    PNG bytes; the x axis runs over all ``epochs`` planned. Drawn on a Figure of its own:
-    pyplot never sees it."""
+    """The curves of a helpers.History so far as PNG bytes, the x axis over all ``epochs``
+    planned. Drawn on a Figure of its own: pyplot never sees it."""
     fig = Figure(figsize=(9, 3))
-    ax_loss, ax_acc = fig.subplots(1, 2)
-    done = range(1, len(history) + 1)
-    for ax, name, train, val in ((ax_loss, "loss", history.train_loss, history.val_loss),
-                                 (ax_acc, "accuracy", history.train_acc, history.val_acc)):
-        ax.plot(done, train, "o-", label="training")
-        ax.plot(done, val, "s--", label="validation")
-        ax.set(xlabel="epoch", ylabel=name, xlim=(0.5, epochs + 0.5))
-        ax.xaxis.get_major_locator().set_params(integer=True)
-        ax.grid(alpha=0.3)
-        ax.legend()
-    fig.suptitle(f"epoch {len(history)} of {epochs}")
-    fig.tight_layout()
-    return figure_png(fig, dpi)
-
-
-def figure_png(fig, dpi: int) -> bytes:
-    """A matplotlib figure as PNG bytes (for a display, or a widget's still)."""
-    buffer = io.BytesIO()
-    fig.savefig(buffer, format="png", dpi=dpi)
-    return buffer.getvalue()
+    draw_history(fig, history, epochs)
+    return figure_png(finish_figure(fig, f"epoch {len(history)} of {epochs}"), dpi)
 
 
 class LivePlot:

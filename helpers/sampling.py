@@ -16,9 +16,7 @@ from helpers.metrics import class_counts
 
 def _take(data: ImageSet, index: list[torch.Tensor]) -> ImageSet:
     """The images at the given positions (kept in their original order)."""
-    index = torch.cat(index).sort().values
-    return ImageSet(data.images[index.to(data.images.device)],
-                    data.labels[index.to(data.labels.device)], data.class_names)
+    return data.take(torch.cat(index).sort().values)
 
 
 def _members(data: ImageSet, label: int, generator: torch.Generator) -> torch.Tensor:

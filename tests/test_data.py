@@ -16,21 +16,17 @@ import numpy as np
 import pytest
 import torch
 
-from helpers import data
-from helpers.data import (
-    Archive,
+from helpers import data, datasets, downloads, readers
+from helpers.data import ImageSet, InMemoryLoader, load_image_folder
+from helpers.datasets import ImageFolderSplit, find_split
+from helpers.downloads import Archive, safe_extract, verify_file
+from helpers.readers import load_ascent
+from helpers.settings import (
     DatasetCorruptError,
     DatasetNotFoundError,
-    ImageFolderSplit,
-    ImageSet,
-    InMemoryLoader,
-    find_split,
+    data_root,
     is_quick,
-    load_ascent,
-    load_image_folder,
     quick_or_full,
-    safe_extract,
-    verify_file,
 )
 
 HOH_VALIDATION = "horse-or-human/validation"
@@ -58,8 +54,8 @@ def no_download(monkeypatch):
     def refuse(*args, **kwargs):
         raise AssertionError(f"a download was attempted: {args}")
 
-    monkeypatch.setattr(data, "download", refuse)
-    monkeypatch.setattr(data.urllib.request, "urlopen", refuse)
+    monkeypatch.setattr(datasets, "download", refuse)
+    monkeypatch.setattr(downloads.urllib.request, "urlopen", refuse)
 
 
 def write_zip(path: Path, members: dict[str, bytes]) -> Path:
@@ -178,7 +174,7 @@ def test_verify_file_rejects_changed_bytes_of_the_right_size(small_archive, tmp_
 def test_find_split_on_our_layout(hoh_validation, no_download):
     folder = find_split(HOH_VALIDATION)
     assert folder.resolve() == hoh_validation.resolve()
-    data.check_counts(folder, data.SPLITS[HOH_VALIDATION])  # raises if a count is off
+    datasets.check_counts(folder, datasets.SPLITS[HOH_VALIDATION])  # raises if a count is off
 
 
 def test_find_split_on_the_upstream_layout(hoh_validation, tmp_path, monkeypatch, no_download):
@@ -246,7 +242,7 @@ def test_find_split_rejects_a_wrong_file_named_like_the_archive(tmp_path, monkey
 
 def test_find_split_rejects_a_file_of_the_right_size_with_other_bytes(tmp_path, monkeypatch,
                                                                      no_download):
-    split = data.SPLITS[HOH_VALIDATION]
+    split = datasets.SPLITS[HOH_VALIDATION]
     zeros = tmp_path / split.archive.filename
     with open(zeros, "wb") as f:
         f.truncate(split.archive.size)  # right size, all zero bytes
@@ -272,7 +268,7 @@ def test_find_split_extracts_an_archive_in_the_data_folder(tmp_path, monkeypatch
                                                           prefix):
     archive = write_toy_zip(tmp_path / "toy.zip", prefix)
     split = ImageFolderSplit("toy/train", archive, {"a": 2, "b": 3})
-    monkeypatch.setitem(data.SPLITS, split.name, split)
+    monkeypatch.setitem(datasets.SPLITS, split.name, split)
     monkeypatch.setenv("CONVNET_DATA", str(tmp_path))
     folder = find_split(split.name)
     assert folder == tmp_path / "toy" / "train"
@@ -286,7 +282,7 @@ def test_find_split_checks_the_counts_of_an_extracted_archive(tmp_path, monkeypa
                                                              no_download):
     archive = write_toy_zip(tmp_path / "toy.zip", "")
     split = ImageFolderSplit("toy/train", archive, {"a": 2, "b": 4})
-    monkeypatch.setitem(data.SPLITS, split.name, split)
+    monkeypatch.setitem(datasets.SPLITS, split.name, split)
     monkeypatch.setenv("CONVNET_DATA", str(tmp_path))
     with pytest.raises(DatasetCorruptError, match="3 images"):
         find_split(split.name)
@@ -503,7 +499,7 @@ def test_load_ascent_works_offline_and_primes_scipy(staged_root, private_scipy_c
     ascent = load_ascent()
     assert ascent.shape == (512, 512)
     assert ascent.min() == 0 and ascent.max() == 255
-    assert data.sha256_of(private_scipy_cache / "ascent.dat") == data.ASCENT_SHA256
+    assert downloads.sha256_of(private_scipy_cache / "ascent.dat") == readers.ASCENT_SHA256
     np.testing.assert_array_equal(scipy.datasets.ascent(), ascent)
 
 
@@ -551,14 +547,14 @@ def test_quick_mode_off_when_unset(monkeypatch):
 def test_data_folder_that_does_not_exist(tmp_path, monkeypatch):
     monkeypatch.setenv("CONVNET_DATA", str(tmp_path / "nowhere"))
     with pytest.raises(DatasetNotFoundError, match="not a folder"):
-        data.data_root()
+        data_root()
 
 
 def test_a_half_present_split_folder_is_not_extracted_into(tmp_path, monkeypatch):
     """An incomplete folder where the split should go is reported, not silently nested into."""
     import zipfile as zf
 
-    from helpers import data as data_module
+    from helpers import datasets as data_module
 
     split = data_module.ImageFolderSplit(
         "toy/train", Archive("https://example.org/toy.zip", "0" * 64, 1), {"a": 1, "b": 1})

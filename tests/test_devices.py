@@ -1,10 +1,11 @@
-"""Device errors are impossible by design: every helper that runs a model runs it where the
-model's weights are and moves each batch there, whatever device a notebook passes and wherever
-its loader made the batches.
+"""Device mistakes are caught by design: every helper that runs a model runs it where the
+model's weights are and moves each batch there, wherever its loader made the batches; a
+``device`` argument is not needed, and one that names another device is refused with what to do
+(it would otherwise train on one device while the learner believes it is another).
 
 There is no GPU here, so PyTorch's "meta" device stands in for "another device": a model whose
-weights are on "meta" (as a model on the GPU, called with CPU batches and device "cpu", in
-notebook 06), and a device argument of "meta" for a model on the CPU (the reverse).
+weights are on "meta" (as a model on the GPU, called with CPU batches), and a device argument of
+"meta" for a model on the CPU (as fit(device="cuda") for a model left on the CPU).
 """
 
 from __future__ import annotations
@@ -15,12 +16,12 @@ import torch
 from PIL import Image
 from torch import nn
 
-import helpers.precision as precision
-import helpers.training as training
-from helpers.inference import ImageTransform, predict_image
+import helpers.transfer as transfer
+from helpers.inference import ImageTransform, predict, predict_image
 from helpers.models import feature_maps, model_device
 from helpers.precision import Precision
-from helpers.training import evaluate, fit, make_optimizer, predict, train_one_epoch
+from helpers.safety import TrainingError, device_for
+from helpers.training import evaluate, fit, make_optimizer, train_one_epoch
 from helpers.transfer import extract_features
 
 OTHER = torch.device("meta")  # stands in for a GPU
@@ -61,11 +62,11 @@ def test_the_model_device_is_where_its_weights_are():
     assert model_device(nn.Flatten()) == torch.device("cpu")
 
 
-# --- a model on another device, given CPU batches and device "cpu" (notebook 06) ----------
+# --- a model on another device, given CPU batches ------------------------------------------
 
 def test_predict_moves_cpu_batches_to_the_model():
     model = ElsewhereModel()
-    predictions = predict(model, cpu_loader(), "cpu")
+    predictions = predict(model, cpu_loader())
     assert model.seen == [OTHER] * 3  # every batch went to the model, none stayed on the CPU
     assert predictions.tolist() == [2] * 12 and predictions.device.type == "cpu"
 
@@ -81,46 +82,52 @@ def test_predict_image_and_feature_maps_move_the_image_to_the_model():
 
 def test_extract_features_moves_cpu_batches_to_the_base():
     base = small_cnn()[:4].to(OTHER)  # convolution, pooling, flatten: 4 features an image
-    features = extract_features(base, cpu_loader(), "cpu")
+    features = extract_features(base, cpu_loader(), OTHER)  # as asked
     assert features.device == OTHER and features.shape == (12, 4)
 
 
 def test_the_loss_weights_follow_the_model():
-    loss_fn = nn.CrossEntropyLoss(weight=torch.tensor([1.0, 2.0, 3.0]))  # made on the CPU
-    assert training._run_on(ElsewhereModel(), "cpu", loss_fn) == OTHER
-    assert loss_fn.weight.device == OTHER
+    """A loss with class weights made on the CPU is moved to where the model is."""
+    moved = []
+
+    class Recorded(nn.CrossEntropyLoss):
+        def to(self, *args, **kwargs):
+            moved.append(torch.device(args[0]))
+            return self
+
+    model, loss_fn = small_cnn(), Recorded(weight=torch.tensor([1.0, 2.0, 3.0]))
+    train_one_epoch(model, cpu_loader(), loss_fn, make_optimizer(model))
+    evaluate(model, cpu_loader(), loss_fn)
+    assert moved == [torch.device("cpu")] * 2
+    model.to(OTHER)
+    with pytest.raises(RuntimeError):  # meta tensors cannot be read: only the move matters here
+        evaluate(model, cpu_loader(), loss_fn)
+    assert moved[-1] == OTHER
 
 
 # --- a model on the CPU, given another device (the reverse) -------------------------------
 
-def test_evaluate_and_predict_overrule_a_device_that_is_not_the_models():
+NOT_THERE = r"device='meta' was asked for, but Sequential's weights are on cpu\. Move the model"
+
+
+def test_every_helper_refuses_a_device_that_is_not_the_models():
+    model, loader, loss_fn = small_cnn(), cpu_loader(), nn.CrossEntropyLoss()
+    before = [p.detach().clone() for p in model.parameters()]
+    for run in (lambda: evaluate(model, loader, loss_fn, OTHER),
+                lambda: predict(model, loader, OTHER),
+                lambda: train_one_epoch(model, loader, loss_fn, make_optimizer(model), OTHER),
+                lambda: fit(model, loader, loader, epochs=1, device=OTHER, verbose=False),
+                lambda: extract_features(model[:4], loader, OTHER)):
+        with pytest.raises(TrainingError, match=NOT_THERE):
+            run()
+    assert all(torch.equal(a, b) for a, b in zip(before, model.parameters()))  # nothing learnt
+
+
+def test_a_device_naming_the_models_own_is_accepted():
     model, loader = small_cnn(), cpu_loader()
-    assert evaluate(model, loader, nn.CrossEntropyLoss(), OTHER) == evaluate(
-        model, loader, nn.CrossEntropyLoss(), "cpu")
-    assert torch.equal(predict(model, loader, OTHER), predict(model, loader))
-
-
-def test_training_overrules_a_device_that_is_not_the_models():
-    def one_epoch(device) -> tuple[float, float]:
-        model = small_cnn()
-        return train_one_epoch(model, cpu_loader(), nn.CrossEntropyLoss(),
-                               make_optimizer(model), device)
-
-    assert one_epoch(OTHER) == one_epoch("cpu")
-
-    def history(device):
-        torch.manual_seed(0)
-        return fit(small_cnn(), cpu_loader(), cpu_loader(), epochs=2, device=device,
-                   verbose=False)
-
-    on_other, on_cpu = history(OTHER), history("cpu")
-    assert on_other.train_loss == on_cpu.train_loss and on_other.val_acc == on_cpu.val_acc
-
-
-def test_extract_features_overrules_a_device_that_is_not_the_bases():
-    base = small_cnn()[:4]
-    torch.testing.assert_close(extract_features(base, cpu_loader(), OTHER),
-                               extract_features(base, cpu_loader()), rtol=0, atol=0)
+    assert torch.equal(predict(model, loader, "cpu"), predict(model, loader))
+    assert torch.equal(predict(model, loader, torch.device("cpu")), predict(model, loader))
+    assert device_for(nn.Flatten(), "meta") == OTHER  # no weights: the device asked for
 
 
 # --- mixed precision ----------------------------------------------------------------------
@@ -134,7 +141,7 @@ def test_extract_features_can_skip_mixed_precision(monkeypatch):
             entered.append(self.device_type)
             return torch.autocast("cpu", enabled=False)
 
-    monkeypatch.setattr(precision, "choose_precision",
+    monkeypatch.setattr(transfer, "choose_precision",
                         lambda device: Pretended("cuda", torch.float16, "pretended"))
     base = small_cnn()[:4]
     fast = extract_features(base, cpu_loader())
@@ -146,13 +153,14 @@ def test_extract_features_can_skip_mixed_precision(monkeypatch):
 
 
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
-def test_on_a_gpu_cpu_batches_and_device_cpu_reach_a_gpu_model():
+def test_on_a_gpu_cpu_batches_reach_a_gpu_model():
     model = small_cnn().cuda()
     loader = cpu_loader()
     expected = predict(small_cnn(), loader)
-    assert (predict(model, loader, "cpu") == expected).float().mean() >= 0.9  # bf16 ties
-    loss, accuracy = evaluate(model, loader, nn.CrossEntropyLoss(), "cpu")
+    assert (predict(model, loader) == expected).float().mean() >= 0.9  # bf16 ties
+    assert (predict(model, loader, "cuda") == expected).float().mean() >= 0.9  # cuda = cuda:0
+    loss, accuracy = evaluate(model, loader, nn.CrossEntropyLoss())
     assert np.isfinite(loss) and 0 <= accuracy <= 1
-    features = extract_features(model[:4], loader, "cpu", mixed_precision=False)
+    features = extract_features(model[:4], loader, mixed_precision=False)
     torch.testing.assert_close(features.cpu(), extract_features(small_cnn()[:4], loader),
                                rtol=1e-2, atol=1e-3)  # fp32 on a GPU may use TF32 convolutions

@@ -14,8 +14,9 @@ import pytest
 import torch
 from PIL import Image
 
-from helpers import data
-from helpers.data import Archive, DatasetCorruptError, DatasetNotFoundError, download
+from helpers import data, downloads
+from helpers.downloads import Archive, download
+from helpers.settings import DatasetCorruptError, DatasetNotFoundError
 
 PAYLOAD = bytes(range(256)) * 400  # 102,400 bytes
 
@@ -66,7 +67,7 @@ class Handler(http.server.BaseHTTPRequestHandler):
 
 @pytest.fixture
 def server(monkeypatch):
-    monkeypatch.setattr(data, "RETRY_PAUSE", 0.0)
+    monkeypatch.setattr(downloads, "RETRY_PAUSE", 0.0)
     server = Server()
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()

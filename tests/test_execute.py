@@ -38,7 +38,7 @@ for _ in tqdm(range(3), desc="kept bar"):  # leave=True: its last state stays on
     pass""",
     # 3: a widget as the cell's last line
     """import numpy as np
-from helpers.widgets import kernel_editor
+from helpers.explorers import kernel_editor
 kernel_editor(np.eye(16, dtype=np.float32) * 255)""",
     # 4: a figure and a line about the History: real outputs
     """import matplotlib.pyplot as plt

@@ -19,17 +19,16 @@ import pytest
 import torch
 
 import helpers
-from helpers import data
-from helpers.data import (
+from helpers import downloads, readers
+from helpers.models import FashionCNN
+from helpers.readers import (
     FASHION_CLASSES,
     FASHION_FILES,
-    DatasetCorruptError,
-    DatasetNotFoundError,
     IdxFile,
     load_fashion_mnist,
     read_idx,
 )
-from helpers.models import FashionCNN
+from helpers.settings import DatasetCorruptError, DatasetNotFoundError
 
 TEST_LABELS = FASHION_FILES["test-labels"]
 
@@ -38,7 +37,7 @@ TEST_LABELS = FASHION_FILES["test-labels"]
 def fashion_raw() -> Path:
     """The folder of the real Fashion-MNIST files staged by conftest.py."""
     raw = Path(os.environ["CONVNET_DATA"]) / "FashionMNIST" / "raw"
-    if not all(data._idx_path(raw, idx) for idx in FASHION_FILES.values()):
+    if not all(readers._idx_path(raw, idx) for idx in FASHION_FILES.values()):
         pytest.skip(f"real Fashion-MNIST not found in {raw}: set CONVNET_DATA (data/README.md)")
     return raw
 
@@ -85,8 +84,8 @@ def test_loading_writes_nothing_next_to_the_files(fashion_raw):
 
 def test_any_gzip_of_the_official_contents_is_accepted(fashion_raw, tmp_path):
     """Debian's re-compressed .gz, another compression level, or the unpacked file: all fine."""
-    content = unpacked(data._idx_path(fashion_raw, TEST_LABELS))
-    expected = read_idx(data._idx_path(fashion_raw, TEST_LABELS), TEST_LABELS)
+    content = unpacked(readers._idx_path(fashion_raw, TEST_LABELS))
+    expected = read_idx(readers._idx_path(fashion_raw, TEST_LABELS), TEST_LABELS)
     packed = tmp_path / "t10k-labels-idx1-ubyte.gz"
     packed.write_bytes(gzip.compress(content, compresslevel=1))
     plain = tmp_path / "t10k-labels-idx1-ubyte"
@@ -98,7 +97,7 @@ def test_any_gzip_of_the_official_contents_is_accepted(fashion_raw, tmp_path):
 
 @pytest.mark.parametrize("damage", ["cut short", "one byte changed", "html page"])
 def test_a_damaged_or_wrong_file_is_named(fashion_raw, tmp_path, damage):
-    content = unpacked(data._idx_path(fashion_raw, TEST_LABELS))
+    content = unpacked(readers._idx_path(fashion_raw, TEST_LABELS))
     path = tmp_path / "t10k-labels-idx1-ubyte.gz"
     if damage == "cut short":
         packed = gzip.compress(content)
@@ -121,7 +120,7 @@ def test_a_damaged_file_stops_the_whole_load(fashion_raw, tmp_path, monkeypatch)
     raw = tmp_path / "FashionMNIST" / "raw"
     raw.mkdir(parents=True)
     for idx in FASHION_FILES.values():
-        (raw / f"{idx.name}.gz").symlink_to(data._idx_path(fashion_raw, idx).resolve())
+        (raw / f"{idx.name}.gz").symlink_to(readers._idx_path(fashion_raw, idx).resolve())
     (raw / "t10k-labels-idx1-ubyte.gz").unlink()
     (raw / "t10k-labels-idx1-ubyte.gz").write_bytes(gzip.compress(b"\0\0\x08\x01" + bytes(8)))
     monkeypatch.setenv("CONVNET_DATA", str(tmp_path))
@@ -160,12 +159,12 @@ def test_debians_folder_is_found_when_no_data_folder_is_named(fashion_raw, tmp_p
     debian = tmp_path / "debian"
     debian.mkdir()
     for idx in FASHION_FILES.values():
-        (debian / f"{idx.name}.gz").symlink_to(data._idx_path(fashion_raw, idx).resolve())
+        (debian / f"{idx.name}.gz").symlink_to(readers._idx_path(fashion_raw, idx).resolve())
     monkeypatch.delenv("CONVNET_DATA")
-    monkeypatch.setattr(data, "data_root", lambda: tmp_path / "empty")
-    monkeypatch.setattr(data, "DEBIAN_FASHION", debian)
-    monkeypatch.setattr(data, "download", lambda *a, **k: pytest.fail("tried to download"))
-    assert data.find_fashion_mnist() == debian
+    monkeypatch.setattr(readers, "data_root", lambda: tmp_path / "empty")
+    monkeypatch.setattr(readers, "DEBIAN_FASHION", debian)
+    monkeypatch.setattr(readers, "download", lambda *a, **k: pytest.fail("tried to download"))
+    assert readers.find_fashion_mnist() == debian
     assert len(load_fashion_mnist()[1]) == 10_000
 
 
@@ -187,9 +186,9 @@ def test_online_the_files_are_downloaded_once_and_checked(fashion_raw, tmp_path,
         return response
 
     monkeypatch.delenv("CONVNET_DATA")
-    monkeypatch.setattr(data, "data_root", lambda: tmp_path)
-    monkeypatch.setattr(data, "DEBIAN_FASHION", tmp_path / "no-debian")
-    monkeypatch.setattr(data.urllib.request, "urlopen", urlopen)
+    monkeypatch.setattr(readers, "data_root", lambda: tmp_path)
+    monkeypatch.setattr(readers, "DEBIAN_FASHION", tmp_path / "no-debian")
+    monkeypatch.setattr(downloads.urllib.request, "urlopen", urlopen)
     train, test = load_fashion_mnist()
     assert len(train) == 60_000 and len(test) == 10_000
     assert served.count("t10k-labels-idx1-ubyte.gz") == 2 and len(served) == 5

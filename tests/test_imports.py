@@ -41,3 +41,13 @@ def test_the_public_names_stay_where_the_notebooks_find_them():
                  "ImageError"):
         assert getattr(helpers, name) is getattr(inference, name)
     assert inference.open_image is helpers.preprocess.open_image
+
+
+def test_each_module_is_short_and_says_what_it_is_for():
+    """A learner reads any helper in a couple of minutes: about 250 lines at most, and the
+    first lines (the module's docstring) say what it holds."""
+    for module in MODULES:
+        source = (HELPERS / f"{module}.py").read_text()
+        assert len(source.splitlines()) <= 250, f"helpers/{module}.py is over 250 lines"
+        docstring = ast.get_docstring(ast.parse(source))
+        assert docstring and len(docstring) > 40, f"helpers/{module}.py does not say what it is for"

@@ -13,7 +13,7 @@ import torch
 from PIL import Image
 
 import helpers
-from helpers.data import find_split, list_images
+from helpers import find_split, list_images
 from helpers.inference import ImageError, ImageTransform, load_model, open_image, save_model
 from helpers.models import FashionCNN, HorsesHumansCNN
 

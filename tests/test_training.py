@@ -14,8 +14,10 @@ import torch
 from torch import nn
 
 import helpers
+from helpers.inference import predict
 from helpers.models import HorsesHumansCNN
-from helpers.training import History, evaluate, fit, get_device, predict, seed_everything
+from helpers.settings import get_device, seed_everything
+from helpers.training import History, evaluate, fit
 
 
 class Passthrough(nn.Module):

@@ -20,14 +20,16 @@ from torch import nn
 from torchvision.models import inception_v3
 
 import helpers
+import helpers.downloads as downloads
+import helpers.pretrained as pretrained
 import helpers.transfer as transfer
+from helpers.downloads import Archive
 from helpers.inference import ImageTransform, load_model, save_model
 from helpers.models import RPSNet
+from helpers.pretrained import PretrainedWeightsUnavailable, WeightsError
 from helpers.transfer import (
-    PretrainedWeightsUnavailable,
     TensorLoader,
     TransferNet,
-    WeightsError,
     extract_features,
     inception_transfer,
     make_head,
@@ -129,12 +131,13 @@ def test_tensor_loader_batches_everything_once_and_shuffles_with_its_seed():
 def offline_hub(tmp_path, monkeypatch):
     """An empty torch cache and no CONVNET_WEIGHTS; downloads fail as they do offline."""
     monkeypatch.setattr(torch.hub, "get_dir", lambda: str(tmp_path / "hub"))
-    monkeypatch.delenv(transfer.WEIGHTS_ENV, raising=False)
-
-    def no_network(*args, **kwargs):
+    monkeypatch.delenv(pretrained.WEIGHTS_ENV, raising=False)
+    def no_network(archive: Archive, partial, deadline):
+        assert archive.url == pretrained.WEIGHTS.url
         raise OSError("Name or service not known")
 
-    monkeypatch.setattr(torch.hub, "load_state_dict_from_url", no_network)
+    monkeypatch.setattr(downloads, "_fetch", no_network)
+    monkeypatch.setattr(downloads, "RETRY_PAUSE", 0.0)
     return tmp_path
 
 
@@ -146,7 +149,7 @@ def test_missing_weights_warn_loudly_and_the_model_still_runs(offline_hub):
 
 
 def test_inception_without_its_weights_is_refused_for_training(offline_hub):
-    with pytest.raises(transfer.WeightsUnavailableError, match="efficientnet_lite0"):
+    with pytest.raises(pretrained.WeightsUnavailableError, match="efficientnet_lite0"):
         transfer.pretrained_transfer("inception_v3", num_classes=2)
     with pytest.raises(ValueError, match="Unknown base 'resnet'"):
         transfer.pretrained_transfer("resnet", num_classes=2)
@@ -155,9 +158,9 @@ def test_inception_without_its_weights_is_refused_for_training(offline_hub):
 def test_a_half_downloaded_weights_file_is_named_in_the_error(offline_hub, monkeypatch):
     folder = offline_hub / "weights"
     folder.mkdir()
-    damaged = folder / transfer.WEIGHTS_FILE
+    damaged = folder / pretrained.WEIGHTS_FILE
     damaged.write_bytes(b"\x00" * 5000)
-    monkeypatch.setenv(transfer.WEIGHTS_ENV, str(folder))
+    monkeypatch.setenv(pretrained.WEIGHTS_ENV, str(folder))
     with pytest.raises(WeightsError) as error:
         inception_transfer(num_classes=2)
     assert str(damaged) in str(error.value) and "half-finished download" in str(error.value)
@@ -173,8 +176,8 @@ def test_weights_from_the_named_folder_are_loaded_into_the_base(offline_hub, mon
     folder.mkdir()
     name = f"inception_v3_test-{digest[:8]}.pth"
     draft.rename(folder / name)
-    monkeypatch.setattr(transfer, "WEIGHTS_FILE", name)
-    monkeypatch.setenv(transfer.WEIGHTS_ENV, str(folder))
+    monkeypatch.setattr(pretrained, "WEIGHTS_FILE", name)
+    monkeypatch.setenv(pretrained.WEIGHTS_ENV, str(folder))
     with warnings.catch_warnings():
         warnings.simplefilter("error", PretrainedWeightsUnavailable)
         model, loaded = inception_transfer(num_classes=2)

@@ -20,16 +20,10 @@ from jupyter_core.utils import run_sync
 from PIL import Image
 from traitlets.config import Config, SingletonConfigurable
 
+from helpers.explorers import KERNEL_PRESETS, augmentation_explorer, filter_image, kernel_editor
 from helpers.inference import ImageTransform
 from helpers.models import HorsesHumansCNN
-from helpers.widgets import (
-    KERNEL_PRESETS,
-    PhotoClassifier,
-    augmentation_explorer,
-    filter_image,
-    kernel_editor,
-    uploaded_files,
-)
+from helpers.widgets import PhotoClassifier, uploaded_files
 
 MAJOR = int(ipywidgets.__version__.split(".")[0])
 VIEW = "application/vnd.jupyter.widget-view+json"
