@@ -56,6 +56,9 @@ def pytest_report_header(config) -> str:
 
 
 def pytest_collection_modifyitems(config, items) -> None:
+    for item in items:  # the notebooks are the slow tier (pytest -m "not slow" leaves them out)
+        if str(item.fspath).endswith(".ipynb"):
+            item.add_marker(pytest.mark.slow)
     if getattr(config, "_convnet_fashion", "").startswith("Fashion-MNIST: real"):
         return
     skip = pytest.mark.skip(reason="real Fashion-MNIST not found: set CONVNET_DATA to a folder "
@@ -69,3 +72,71 @@ def pytest_unconfigure(config) -> None:
     staging = getattr(config, "_convnet_staging", None)
     if staging is not None:
         shutil.rmtree(staging, ignore_errors=True)
+
+
+# ----------------------------------------------------------------------------------------------
+# Real data, or a skip that names what is missing
+# ----------------------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="session")
+def real_data():
+    """``real_data(name)``: where a real dataset is, or skip the test saying which is missing.
+
+    ``name`` is a split ("horse-or-human/validation", "rps/test", ...), "fashion-mnist" (the
+    folder of its four files) or "ascent" (SciPy's ascent.dat). Nothing is downloaded.
+    """
+    from helpers.datasets import find_split
+    from helpers.readers import find_fashion_mnist
+    from helpers.settings import DatasetNotFoundError, data_root
+
+    def find(name: str) -> Path:
+        try:
+            if name == "fashion-mnist":
+                return find_fashion_mnist(download_missing=False)
+            if name == "ascent":
+                path = data_root() / "scipy-data" / "ascent.dat"
+                if not path.is_file():
+                    raise DatasetNotFoundError(f"{path} is missing")
+                return path
+            return find_split(name, download_missing=False)
+        except DatasetNotFoundError as error:
+            pytest.skip(f"real {name} not found ({str(error).splitlines()[0]}): set CONVNET_DATA "
+                        f"to a folder that holds it (data/README.md)")
+
+    return find
+
+
+@pytest.fixture(scope="session")
+def real_images(real_data):
+    """``real_images(split, size, per_class)``: the first ``per_class`` images (by file name) of
+    each class of a real split, decoded at ``size`` (a test that needs 40 images decodes 40,
+    not the whole split). Each answer is decoded once per test session."""
+    import torch
+
+    from helpers.data import ImageSet, list_images, read_image_file
+    from helpers.datasets import SPLITS
+
+    decoded: dict[tuple[str, int, int], ImageSet] = {}
+
+    def load(split: str, size: int, per_class: int):
+        key = (split, size, per_class)
+        if key not in decoded:
+            folder, classes = real_data(split), SPLITS[split].class_names
+            files = [(label, path) for label, name in enumerate(classes)
+                     for path in list_images(folder / name)[:per_class]]
+            images = torch.stack([read_image_file(path, size) for _, path in files])
+            labels = torch.tensor([label for label, _ in files])
+            decoded[key] = ImageSet(images, labels, classes)
+        return decoded[key]
+
+    return load
+
+
+@pytest.fixture(scope="session")
+def fashion_mnist(real_data):
+    """Fashion-MNIST's training and test sets, read once for the whole test session."""
+    from helpers.readers import load_fashion_mnist
+
+    real_data("fashion-mnist")
+    return load_fashion_mnist()

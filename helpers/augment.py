@@ -180,25 +180,12 @@ def recolour(images: torch.Tensor, params: dict[str, torch.Tensor],
     return out.clamp_(0, white).view_as(images)
 
 
-def chapter_augmentation(degrees: float = 20, shift: float = 0.2, zoom: float = 0.2,
-                         shear: float = 20, horizontal_flip: bool = True,
-                         vertical_flip: bool = False, fill: int = 0,
-                         colour: float = 0.0) -> BatchAugment:
-    """The chapter's augmentations: rotation, shifts, zoom, shear and flips, drawn per image
-    and applied to the whole batch at once (see ``chapter_augmentation_per_image``).
-
-    ``fill`` is the value of the pixels moved in from outside the picture (0 black, 255 white).
-    ``colour`` > 0 also changes brightness, contrast and saturation by a random factor in
-    [1 - colour, 1 + colour] and shifts the hue by up to colour / 6 (not in the chapter).
-    """
-    return BatchAugment(degrees, shift, zoom, shear, horizontal_flip, vertical_flip, fill, colour)
-
-
-def chapter_augmentation_per_image(degrees: float = 20, shift: float = 0.2, zoom: float = 0.2,
-                                   shear: float = 20, horizontal_flip: bool = True,
-                                   vertical_flip: bool = False, fill: int = 0,
-                                   colour: float = 0.0) -> PerImage:
-    """The same augmentations with torchvision's v2 transforms, image by image (slower)."""
+def per_image_augmentation(degrees: float = 20, shift: float = 0.2, zoom: float = 0.2,
+                           shear: float = 20, horizontal_flip: bool = True,
+                           vertical_flip: bool = False, fill: int = 0,
+                           colour: float = 0.0) -> PerImage:
+    """BatchAugment's augmentations with torchvision's v2 transforms, image by image, as the
+    chapter writes them (slower: notebook 04 times both)."""
     steps = [v2.RandomAffine(degrees=degrees, translate=(shift, shift),
                              scale=(1 - zoom, 1 + zoom), shear=shear,
                              interpolation=v2.InterpolationMode.BILINEAR, fill=fill)]

@@ -1,4 +1,11 @@
-"""The models the notebooks train. Every model returns logits: the loss owns the activation."""
+"""The models the notebooks train. Every model returns logits: the loss owns the activation.
+
+Their parts are named after what a notebook does with them, and kept so because saved models
+and notebook 02's own copies of these classes use the same names: ``FashionDense.layers`` (one
+stack, nothing to pick out), ``FashionCNN.block1``/``block2`` (notebook 02 shows each block's
+feature maps) and ``classifier``, and ``features``/``classifier`` for the two larger CNNs (the
+convolutional part and the dense part, as torchvision names them; Grad-CAM hooks ``features``).
+"""
 
 from __future__ import annotations
 

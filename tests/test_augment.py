@@ -12,8 +12,7 @@ import helpers
 from helpers.augment import (
     BatchAugment,
     PerImage,
-    chapter_augmentation,
-    chapter_augmentation_per_image,
+    per_image_augmentation,
 )
 from helpers.data import ImageSet
 
@@ -43,23 +42,23 @@ def test_a_v2_transform_on_a_batch_draws_once_but_per_image_draws_for_each():
     assert len({image.numpy().tobytes() for image in separately}) > 1
 
 
-def test_chapter_augmentation_keeps_shape_and_dtype_and_changes_pixels():
+def test_batch_augment_keeps_shape_and_dtype_and_changes_pixels():
     batch = _stripes()
     torch.manual_seed(0)
-    augment = chapter_augmentation()
+    augment = BatchAugment()
     out = augment(batch)
     assert isinstance(augment, BatchAugment)
     assert out.shape == batch.shape and out.dtype == torch.uint8
     assert not torch.equal(out, batch)
     assert repr(augment) == ("BatchAugment(degrees=20, shift=0.2, zoom=0.2, shear=20, "
                              "horizontal_flip=True, vertical_flip=False, fill=0, colour=0.0)")
-    per_image = chapter_augmentation_per_image()
+    per_image = per_image_augmentation()
     assert isinstance(per_image, PerImage) and "RandomAffine" in repr(per_image)
     assert per_image(batch).shape == batch.shape
 
 
 def test_colour_jitter_changes_colours_and_only_when_asked():
-    for augmentation in (chapter_augmentation, chapter_augmentation_per_image):
+    for augmentation in (BatchAugment, per_image_augmentation):
         torch.manual_seed(0)
         batch = torch.randint(40, 200, (8, 3, 16, 16), dtype=torch.uint8)
         still = dict(degrees=0, shift=0, zoom=0, shear=0, horizontal_flip=False)
@@ -76,7 +75,7 @@ def test_loader_augments_training_batches_only_when_asked():
     plain = next(iter(helpers.InMemoryLoader(data, batch_size=8)))[0]
     torch.manual_seed(0)
     augmented = next(iter(helpers.InMemoryLoader(data, batch_size=8,
-                                                 augment=chapter_augmentation())))[0]
+                                                 augment=BatchAugment())))[0]
     assert plain.shape == augmented.shape
     assert not torch.equal(plain, augmented)
     assert plain.min() == -1 and plain.max() == 1
@@ -85,9 +84,9 @@ def test_loader_augments_training_batches_only_when_asked():
 def test_every_image_of_a_batch_gets_its_own_draw():
     batch = _pattern().expand(16, -1, -1, -1)  # one image 16 times, as notebook 04 shows it
     torch.manual_seed(0)
-    out = chapter_augmentation(colour=0.3)(batch)
+    out = BatchAugment(colour=0.3)(batch)
     assert len({image.numpy().tobytes() for image in out}) == 16
-    params = chapter_augmentation().draw_params(batch)
+    params = BatchAugment().draw_params(batch)
     for name in ("angle", "shift_x", "shift_y", "scale", "shear", "flip_x"):
         assert len(set(params[name].tolist())) > 1, name
 
@@ -207,8 +206,8 @@ def test_a_bright_square_moves_alike_under_both_versions():
     batch = image.expand(600, -1, -1, -1)
     settings = dict(vertical_flip=True)  # the chapter's defaults and both flips
     torch.manual_seed(0)
-    ours = chapter_augmentation(**settings)(batch)
-    theirs = chapter_augmentation_per_image(**settings)(batch)
+    ours = BatchAugment(**settings)(batch)
+    theirs = per_image_augmentation(**settings)(batch)
     ours_xy, theirs_xy = _centroids(ours), _centroids(theirs)
     assert ((ours_xy.mean(0) - theirs_xy.mean(0)).abs() < 1).all()
     ratio = ours_xy.std(0) / theirs_xy.std(0)
@@ -271,7 +270,7 @@ def test_colour_changes_match_torchvisions_where_nothing_clips():
 def test_float_and_grey_batches_and_seeds():
     torch.manual_seed(0)
     uint8 = _pattern().expand(4, -1, -1, -1)
-    augment = chapter_augmentation(fill=255, colour=0.3, vertical_flip=True)
+    augment = BatchAugment(fill=255, colour=0.3, vertical_flip=True)
     params = augment.draw_params(uint8)
     as_uint8 = augment.apply(uint8, params)
     as_float = augment.apply(uint8.float() / 255, params)
@@ -293,7 +292,7 @@ def test_float_and_grey_batches_and_seeds():
 def test_everything_stays_on_the_batchs_device():
     """On the meta device (shapes, no data) any read of a value on the host (.item(), a
     Python if on a tensor) or any CPU tensor mixed in would fail: none happens per batch."""
-    augment = chapter_augmentation(fill=255, colour=0.3, vertical_flip=True)
+    augment = BatchAugment(fill=255, colour=0.3, vertical_flip=True)
     for dtype in (torch.uint8, torch.float16):
         batch = torch.empty(4, 3, 32, 40, dtype=dtype, device="meta")
         out = augment(batch)

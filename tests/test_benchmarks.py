@@ -10,6 +10,8 @@ from pathlib import Path
 
 import pytest
 
+pytestmark = pytest.mark.slow  # trains on real data: the slow tier
+
 REPO = Path(__file__).resolve().parents[1]
 
 

@@ -2,18 +2,19 @@
 
 A throw-away copy of notebooks/ is served by JupyterLab from this environment (127.0.0.1, a
 token). Every notebook is opened: its kernel must start without a question and its saved outputs
-must show no widget error. Every notebook whose code uses widgets is then run (outputs cleared,
-*Run -> Run All Cells*): every code cell must run, in order, without a traceback; every widget
-must render (no "Error displaying widget", no "model not found"); the browser console must show
-no error. Every upload widget then gets two files at once through its file chooser, a real photo
-from the data folder and a text file: a bar chart must appear for the photo and the one-line
-"✗ notes.txt: ..." error for the other; a screenshot goes to test-artifacts/browser/. Notebook
-03 must have an upload widget.
+must show no widget error. The notebooks are not run again here (nbval runs each one): instead a
+small notebook written by this test, holding every widget the collection has (the kernel editor,
+the augmentation explorer, the upload classifier), is run (*Run -> Run All Cells*): every code
+cell must run, in order, without a traceback; every widget must render (no "Error displaying
+widget", no "model not found"); the browser console must show no error. The upload widget then
+gets two files at once through its file chooser, a real photo from the data folder and a text
+file: a bar chart must appear for the photo and the one-line "✗ notes.txt: ..." error for the
+other; a screenshot goes to test-artifacts/browser/.
 
 Needs Chromium (`apt-get install chromium` on Debian/Ubuntu; another path in CONVNET_CHROMIUM)
 and the Python package playwright (requirements.txt; its own browser download is not used);
 skipped without them. QUICK mode and the data folder come from conftest.py. Select it with
-`pytest -m browser`, leave it out with `-m "not browser"`, pick notebooks with `-k "01 or 03"`.
+`pytest -m browser`, leave it out with `-m "not browser"`.
 """
 
 from __future__ import annotations
@@ -34,6 +35,8 @@ from pathlib import Path
 
 import pytest
 
+pytestmark = pytest.mark.slow  # JupyterLab in Chromium: the slow tier
+
 try:
     from playwright.sync_api import sync_playwright
 except ImportError:  # the tests are skipped below
@@ -41,7 +44,19 @@ except ImportError:  # the tests are skipped below
 
 REPO = Path(__file__).resolve().parents[1]
 NOTEBOOKS = sorted((REPO / "notebooks").glob("[0-9][0-9]_*.ipynb"))
-UPLOAD_NOTEBOOK = "03_horses_or_humans.ipynb"  # must show an upload widget
+WIDGETS_NOTEBOOK = "widgets_in_jupyterlab.ipynb"  # written into the served copy by the test
+WIDGET_CELLS = [  # every widget of the collection, built as the notebooks build them
+    "import torch\n\nimport helpers\nfrom helpers.explorers import augmentation_explorer, "
+    "kernel_editor\nfrom helpers.models import HorsesHumansCNN\nfrom helpers.widgets import "
+    "PhotoClassifier",
+    "kernel_editor(helpers.load_ascent())",
+    "photos = helpers.find_split('horse-or-human/validation')\n"
+    "horse = helpers.data.read_image_file(helpers.list_images(photos / 'horses')[0], 150)\n"
+    "augmentation_explorer(horse)",
+    "torch.manual_seed(0)  # untrained: this checks the widget, not what a model learnt\n"
+    "PhotoClassifier(HorsesHumansCNN().eval(), ['horses', 'humans'], "
+    "helpers.ImageTransform(150))",
+]
 ARTIFACTS = REPO / "test-artifacts" / "browser"  # git-ignored
 CHROMIUM = Path(os.environ.get("CONVNET_CHROMIUM", "/usr/bin/chromium"))
 # Without the networking flags Chromium keeps calling Google's services, which a closed network
@@ -152,12 +167,23 @@ def notebooks_folder_listing() -> set[str]:
     return {str(p.relative_to(REPO)) for p in (REPO / "notebooks").rglob("*")}
 
 
+def write_widgets_notebook(path: Path) -> None:
+    import nbformat
+
+    notebook = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(source)
+                                               for source in WIDGET_CELLS])
+    notebook.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3",
+                                       "language": "python"}
+    nbformat.write(notebook, path)
+
+
 @pytest.fixture(scope="module")
 def lab(tmp_path_factory):
     before = notebooks_folder_listing()
     base = tmp_path_factory.mktemp("jupyterlab")
     shutil.copytree(REPO / "notebooks", base / "notebooks",
                     ignore=shutil.ignore_patterns(".ipynb_checkpoints", "models"))
+    write_widgets_notebook(base / "notebooks" / WIDGETS_NOTEBOOK)
     # Every cell kept in the page (the default windowing drops off-screen ones); no news; no
     # autosave (nothing here needs the copy saved).
     settings = {
@@ -207,24 +233,6 @@ def browser():
 # ----------------------------------------------------------------------------------------------
 # Driving a notebook
 # ----------------------------------------------------------------------------------------------
-
-
-# Which widget notebooks are run (Run All) in the browser. 05 and 06 show the same upload widget
-# as 03 but push Inception v3 through a CPU for minutes, so by default they are only opened;
-# CONVNET_BROWSER_RUN=all runs every notebook that uses widgets.
-BROWSER_RUN = os.environ.get("CONVNET_BROWSER_RUN", "01,03,04")
-
-
-def selected_to_run(notebook: str) -> bool:
-    return BROWSER_RUN == "all" or notebook[:2] in BROWSER_RUN.split(",")
-
-
-def uses_widgets(notebook: str) -> bool:
-    """Whether the notebook's code mentions widgets (ipywidgets, helpers.widgets). Only those
-    are run here: nbval runs every notebook already, and a run costs minutes on a 2-core CPU."""
-    cells = json.loads((REPO / "notebooks" / notebook).read_text(encoding="utf-8"))["cells"]
-    return any("widgets" in "".join(cell["source"]) for cell in cells
-               if cell["cell_type"] == "code")
 
 
 def kernel_ready(page, lab: Lab, notebook: str) -> bool:
@@ -341,62 +349,89 @@ def check_upload(page, widget, photo: Path, not_an_image: Path, screenshot: Path
 # ----------------------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("notebook", [pytest.param(p.name, marks=needs_browser)
-                                      for p in NOTEBOOKS])
-def test_notebook_in_jupyterlab(notebook, lab, browser, tmp_path):
-    from helpers import find_split, list_images  # CONVNET_DATA, as the notebooks use it
-
-    failure = ARTIFACTS / f"{Path(notebook).stem}-failure.png"
-    failure.unlink(missing_ok=True)  # from an earlier run
+def open_page(browser, lab: Lab, notebook: str):
+    """A page with ``notebook`` open and its kernel idle; the list collects console errors."""
     page = browser.new_page(viewport={"width": 1400, "height": 1000})
     console_errors: list[str] = []
     page.on("pageerror", lambda error: console_errors.append(f"uncaught: {error}"))
     page.on("console", lambda message: console_errors.append(message.text) if (
         message.type == "error" and not any(re.search(pattern, message.text)
                                             for pattern in IGNORED_CONSOLE_ERRORS)) else None)
-    try:
-        page.goto(f"{lab.url}/lab/tree/{notebook}?reset&token={lab.token}")
-        page.locator(".jp-Notebook .jp-Cell").first.wait_for(timeout=120_000)
-        wait_for(page, "the kernel to start", lambda: kernel_ready(page, lab, notebook), 180)
-        check_widgets(page, console_errors)  # the outputs as saved, before anything runs
-        if not uses_widgets(notebook):
-            print(f"\n{notebook}: opened; its code uses no widgets, so its cells are not run")
-            return
-        if not selected_to_run(notebook):
-            print(f"\n{notebook}: opened; not run here (CONVNET_BROWSER_RUN={BROWSER_RUN})")
-            return
-        seconds = run_all_cells(page, lab, notebook)
-        check_cells_ran(page)
-        widgets = check_widgets(page, console_errors)
-        print(f"\n{notebook}: Run All Cells took {seconds:.0f} s, {widgets} widget(s) shown")
+    page.goto(f"{lab.url}/lab/tree/{notebook}?reset&token={lab.token}")
+    page.locator(".jp-Notebook .jp-Cell").first.wait_for(timeout=120_000)
+    wait_for(page, "the kernel to start", lambda: kernel_ready(page, lab, notebook), 180)
+    return page, console_errors
 
-        uploads = widget_outputs(page).filter(has=page.locator(".widget-upload"))
-        if notebook == UPLOAD_NOTEBOOK:
-            assert uploads.count() >= 1, f"{notebook} shows no upload widget"
-        if uploads.count():
-            photo = list_images(find_split("horse-or-human/validation") / "humans")[0]
-            not_an_image = tmp_path / "notes.txt"
-            not_an_image.write_text("Dear diary, this is not a photo.\n")
-        for i in range(uploads.count()):
-            check_upload(page, uploads.nth(i), photo, not_an_image,
-                         ARTIFACTS / f"{Path(notebook).stem}-upload-{i + 1}.png")
-        page.wait_for_timeout(500)  # late console messages
-        check_widgets(page, console_errors)
-    except BaseException:
-        ARTIFACTS.mkdir(parents=True, exist_ok=True)
-        try:
-            page.screenshot(path=str(failure))
-            print(f"\nscreenshot of the failure: {failure}\nJupyterLab log:\n{lab.log_tail()}")
-        except Exception:  # the original failure matters, not this one
-            pass
-        raise
-    finally:
+
+def on_failure_and_close(page, lab: Lab, name: str):
+    """Screenshot and log when the test failed; always close the page and its kernel."""
+    def finish(failed: bool) -> None:
+        if failed:
+            ARTIFACTS.mkdir(parents=True, exist_ok=True)
+            try:
+                page.screenshot(path=str(ARTIFACTS / f"{name}-failure.png"))
+                print(f"\nscreenshot of the failure: {ARTIFACTS / f'{name}-failure.png'}\n"
+                      f"JupyterLab log:\n{lab.log_tail()}")
+            except Exception:  # the original failure matters, not this one
+                pass
         page.close()
         try:
             lab.shut_down_kernels()  # one kernel at a time
         except (OSError, urllib.error.URLError):
             pass  # the server is gone: the test has failed already, the fixture cleans up
+    return finish
 
 
-def test_the_upload_notebook_exists():  # else the upload would silently go untested
-    assert UPLOAD_NOTEBOOK in [p.name for p in NOTEBOOKS]
+@pytest.mark.parametrize("notebook", [pytest.param(p.name, marks=needs_browser)
+                                      for p in NOTEBOOKS])
+def test_notebook_opens_in_jupyterlab(notebook, lab, browser):
+    """The kernel starts without a question and the saved outputs show no widget error."""
+    (ARTIFACTS / f"{Path(notebook).stem}-failure.png").unlink(missing_ok=True)
+    page, console_errors = open_page(browser, lab, notebook)
+    finish, failed = on_failure_and_close(page, lab, Path(notebook).stem), True
+    try:
+        check_widgets(page, console_errors)
+        failed = False
+    finally:
+        finish(failed)
+
+
+@pytest.mark.parametrize("notebook", [pytest.param(WIDGETS_NOTEBOOK, marks=needs_browser)])
+def test_every_widget_runs_in_jupyterlab(notebook, lab, browser, tmp_path):
+    """Run the widgets notebook; each widget renders; the upload classifier answers a photo."""
+    from helpers import find_split, list_images  # CONVNET_DATA, as the notebooks use it
+
+    page, console_errors = open_page(browser, lab, notebook)
+    finish, failed = on_failure_and_close(page, lab, "widgets"), True
+    try:
+        seconds = run_all_cells(page, lab, notebook)
+        check_cells_ran(page)
+        widgets = check_widgets(page, console_errors)
+        assert widgets == 3, f"{widgets} widgets shown, expected the 3 the notebook builds"
+        print(f"\n{notebook}: Run All Cells took {seconds:.0f} s, {widgets} widget(s) shown")
+        uploads = widget_outputs(page).filter(has=page.locator(".widget-upload"))
+        assert uploads.count() == 1, f"{uploads.count()} upload widgets"
+        photo = list_images(find_split("horse-or-human/validation") / "humans")[0]
+        not_an_image = tmp_path / "notes.txt"
+        not_an_image.write_text("Dear diary, this is not a photo.\n")
+        check_upload(page, uploads.first, photo, not_an_image, ARTIFACTS / "widgets-upload.png")
+        page.wait_for_timeout(500)  # late console messages
+        check_widgets(page, console_errors)
+        failed = False
+    finally:
+        finish(failed)
+
+
+def test_the_notebooks_show_the_widgets_this_test_runs():
+    """Each widget the widgets notebook builds is one a notebook shows (else the test would
+    check widgets nobody uses), and each notebook's widget is among them."""
+    shown = {}
+    for path in NOTEBOOKS:
+        code = "".join("".join(cell["source"]) for cell in json.loads(path.read_text(
+            encoding="utf-8"))["cells"] if cell["cell_type"] == "code")
+        shown[path.name[:2]] = {name for name in ("kernel_editor", "augmentation_explorer",
+                                                  "PhotoClassifier") if f"{name}(" in code}
+    assert shown["01"] == {"kernel_editor"} and shown["04"] == {"augmentation_explorer"}
+    assert "PhotoClassifier" in shown["03"]
+    built = "".join(WIDGET_CELLS)
+    assert all(f"{name}(" in built for names in shown.values() for name in names)

@@ -39,12 +39,9 @@ def staged_root() -> Path:
 
 
 @pytest.fixture(scope="session")
-def hoh_validation(staged_root) -> Path:
+def hoh_validation(real_data) -> Path:
     """The real Horses-or-Humans validation folder (classes horses/ and humans/)."""
-    folder = staged_root / HOH_VALIDATION
-    if not (folder / "horses").is_dir():
-        pytest.skip(f"real Horses-or-Humans not found in {staged_root}: set CONVNET_DATA")
-    return folder
+    return real_data(HOH_VALIDATION)
 
 
 @pytest.fixture
@@ -490,9 +487,8 @@ def private_scipy_cache(tmp_path, monkeypatch) -> Path:
     return cache
 
 
-def test_load_ascent_works_offline_and_primes_scipy(staged_root, private_scipy_cache):
-    if not (staged_root / "scipy-data" / "ascent.dat").exists():
-        pytest.skip(f"scipy-data/ascent.dat not found in {staged_root}: set CONVNET_DATA")
+def test_load_ascent_works_offline_and_primes_scipy(real_data, private_scipy_cache):
+    real_data("ascent")
     import scipy.datasets
 
     assert not (private_scipy_cache / "ascent.dat").exists()

@@ -10,6 +10,7 @@ import os
 from pathlib import Path
 
 import nbformat
+import pytest
 from nbclient import NotebookClient
 
 REPO = Path(__file__).resolve().parents[1]
@@ -66,6 +67,7 @@ class Recording(NotebookClient):
         return super().process_message(msg, cell, cell_index)
 
 
+@pytest.mark.slow
 def test_saved_notebook_keeps_real_outputs_and_nothing_that_only_shows_while_running(
         tmp_path, monkeypatch):
     # The kernel imports this checkout's helpers, and draws figures inline as in the tool's runs.

@@ -10,7 +10,6 @@ from __future__ import annotations
 import gzip
 import hashlib
 import io
-import os
 import struct
 from pathlib import Path
 
@@ -34,17 +33,14 @@ TEST_LABELS = FASHION_FILES["test-labels"]
 
 
 @pytest.fixture(scope="session")
-def fashion_raw() -> Path:
+def fashion_raw(real_data) -> Path:
     """The folder of the real Fashion-MNIST files staged by conftest.py."""
-    raw = Path(os.environ["CONVNET_DATA"]) / "FashionMNIST" / "raw"
-    if not all(readers._idx_path(raw, idx) for idx in FASHION_FILES.values()):
-        pytest.skip(f"real Fashion-MNIST not found in {raw}: set CONVNET_DATA (data/README.md)")
-    return raw
+    return real_data("fashion-mnist")
 
 
 @pytest.fixture(scope="session")
-def fashion(fashion_raw) -> tuple[helpers.ImageSet, helpers.ImageSet]:
-    return load_fashion_mnist()
+def fashion(fashion_mnist) -> tuple[helpers.ImageSet, helpers.ImageSet]:
+    return fashion_mnist  # read once per session (conftest.py)
 
 
 def idx_bytes(array: np.ndarray) -> bytes:
@@ -128,6 +124,7 @@ def test_a_damaged_file_stops_the_whole_load(fashion_raw, tmp_path, monkeypatch)
         load_fashion_mnist()
 
 
+@pytest.mark.slow
 def test_a_short_training_run_of_the_cnn_clearly_beats_chance(fashion):
     """The lesson's CNN, 2 epochs on 3,000 real training images, judged on 1,000 test images."""
     train, test = fashion
@@ -168,6 +165,7 @@ def test_debians_folder_is_found_when_no_data_folder_is_named(fashion_raw, tmp_p
     assert len(load_fashion_mnist()[1]) == 10_000
 
 
+@pytest.mark.slow
 def test_online_the_files_are_downloaded_once_and_checked(fashion_raw, tmp_path, monkeypatch):
     """A fake server hands out the real files; one of them is damaged on the first request."""
     served: list[str] = []

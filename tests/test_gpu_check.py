@@ -13,6 +13,8 @@ from types import SimpleNamespace
 import pytest
 import torch
 
+pytestmark = pytest.mark.slow  # runs a notebook and a benchmark: the slow tier
+
 REPO = Path(__file__).resolve().parents[1]
 
 

@@ -159,6 +159,29 @@ def test_save_and_reload_gives_the_same_predictions(tmp_path, model, photo_path)
     assert before == after
 
 
+def test_the_fashion_mnist_models_save_reload_and_classify_a_colour_photo(tmp_path, photo_path):
+    """They take one grey channel: ImageTransform(channels=1) greys the photo first."""
+    from helpers.models import FashionDense
+
+    fashion_classes = ["T-shirt/top", "Trouser", "Pullover", "Dress", "Coat", "Sandal",
+                       "Shirt", "Sneaker", "Bag", "Ankle boot"]
+    grey = ImageTransform(28, mean=(0.2860,), std=(0.3530,), channels=1)
+    for architecture in (FashionCNN, FashionDense):
+        torch.manual_seed(0)
+        model = architecture().eval()
+        path = save_model(tmp_path / f"{architecture.__name__}.pt", model, fashion_classes, grey)
+        reloaded, names, transform = load_model(path)
+        assert transform == grey and names == fashion_classes
+        before = helpers.predict_image(model, photo_path, fashion_classes, grey)
+        assert helpers.predict_image(reloaded, photo_path, names, transform) == before
+        with pytest.raises(ValueError, match=r"cannot take the 28 x 28 RGB images .*channels"):
+            save_model(tmp_path / "rgb.pt", model, fashion_classes, ImageTransform(28))
+    with pytest.raises(ValueError, match="channels must be 3 .colour. or 1 .grey., not 2"):
+        ImageTransform(28, channels=2)
+    with pytest.raises(ValueError, match="one std for each of the 1 channels"):
+        ImageTransform(28, mean=(0.5, 0.5, 0.5), std=(0.5, 0.5, 0.5), channels=1)
+
+
 def test_saved_file_holds_no_pickled_code(tmp_path, model):
     path = save_model(tmp_path / "hoh.pt", model, CLASSES, ImageTransform(150))
     torch.load(path, weights_only=True)  # would raise if anything but plain data were inside

@@ -8,16 +8,13 @@ requirements.txt), so these tests need no network.
 
 from __future__ import annotations
 
-import os
-from pathlib import Path
-
 import pytest
 import torch
 from torch import nn
 
 import helpers
 import helpers.pretrained as pretrained
-from helpers import find_split, list_images
+from helpers import list_images
 from helpers.inference import open_image
 from helpers.pretrained import WEIGHTS, WeightsError, WeightsUnavailableError, efficientnet_lite0
 from helpers.transfer import TransferNet, extract_features, preprocessing_for, pretrained_transfer
@@ -26,11 +23,6 @@ LITE0_FROZEN = 3_371_008  # timm's 4,652,008 less the 1000-class classifier (1,2
 PREP = preprocessing_for("efficientnet_lite0")
 
 
-def hoh_folder() -> Path:
-    root = Path(os.environ["CONVNET_DATA"])
-    if not (root / "horse-or-human").exists():
-        pytest.skip(f"real Horses-or-Humans not found in {root}: set CONVNET_DATA")
-    return find_split("horse-or-human/validation")
 
 
 @pytest.fixture(scope="module")
@@ -51,10 +43,11 @@ def test_freezing_leaves_only_the_new_head_to_train(lite0_net):
     assert PREP.size == 224 and PREP.mean == (0.5, 0.5, 0.5)
 
 
-def test_the_imagenet_classifier_sees_horses_and_people(lite0_net):
+@pytest.mark.slow
+def test_the_imagenet_classifier_sees_horses_and_people(lite0_net, real_data):
     """Real ImageNet weights: the CGI horses look like horses (sorrel) to ImageNet's classifier,
     the CGI people wear suits or jeans; an untrained network says nothing of the kind."""
-    folder = hoh_folder()
+    folder = real_data("horse-or-human/validation")
     categories = WEIGHTS.meta["categories"]  # ImageNet's 1,000 class names, in order
     model = efficientnet_lite0(num_classes=1000)
     for cls, expected in (("horses", {"sorrel"}), ("humans", {"suit", "jean"})):
@@ -65,11 +58,11 @@ def test_the_imagenet_classifier_sees_horses_and_people(lite0_net):
         assert hits >= 5, (cls, [[categories[i] for i in row.tolist()] for row in top3])
 
 
-def test_a_linear_probe_on_its_features_separates_horses_from_humans(lite0_net):
+@pytest.mark.slow
+def test_a_linear_probe_on_its_features_separates_horses_from_humans(lite0_net, real_images):
     """Class means of the features of 40 training images classify 60 validation images."""
-    val = helpers.load_image_folder(hoh_folder(), size=224).subset(per_class=30, seed=0)
-    train = helpers.load_image_folder(find_split("horse-or-human/train"),
-                                      size=224).subset(per_class=20, seed=0)
+    val = real_images("horse-or-human/validation", 224, per_class=30)
+    train = real_images("horse-or-human/train", 224, per_class=20)
 
     def features(data):
         return extract_features(lite0_net.base, helpers.InMemoryLoader(data, 32, mean=0.5,
@@ -81,6 +74,7 @@ def test_a_linear_probe_on_its_features_separates_horses_from_humans(lite0_net):
     assert accuracy >= 0.9, accuracy  # chance is 0.5
 
 
+@pytest.mark.slow
 def test_cached_features_give_the_same_logits_as_the_full_model(lite0_net):
     torch.manual_seed(0)
     images = torch.rand(6, 3, 224, 224) * 2 - 1
@@ -92,6 +86,7 @@ def test_cached_features_give_the_same_logits_as_the_full_model(lite0_net):
     torch.testing.assert_close(cached, full, rtol=1e-4, atol=1e-5)
 
 
+@pytest.mark.slow
 def test_a_lite0_transfer_model_saves_and_reloads(tmp_path, lite0_net):
     path = helpers.save_model(tmp_path / "lite0.pt", lite0_net, ["paper", "rock", "scissors"],
                               PREP)

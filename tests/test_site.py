@@ -36,6 +36,8 @@ import pytest
 import test_browser
 from test_browser import needs_browser
 
+pytestmark = pytest.mark.slow  # builds the site and opens it in Chromium: the slow tier
+
 try:
     import tomllib
 except ModuleNotFoundError:  # Python 3.10

@@ -5,9 +5,8 @@ from __future__ import annotations
 import contextlib
 import io
 import math
-import os
 import time
-from pathlib import Path
+import warnings
 
 import pytest
 import torch
@@ -120,10 +119,9 @@ def test_seed_everything_repeats_random_numbers():
 
 
 @pytest.fixture(scope="module")
-def horses_or_humans():
-    root = Path(os.environ["CONVNET_DATA"])
-    if not (root / "horse-or-human" / "train").is_dir():
-        pytest.skip(f"real Horses-or-Humans not found in {root}: set CONVNET_DATA")
+def horses_or_humans(real_data):
+    """The whole real Horses-or-Humans, decoded at 150 px (for the learning check)."""
+    real_data("horse-or-human/train")
     return helpers.load_horses_or_humans(size=150)
 
 
@@ -136,10 +134,10 @@ def seeded_run(train, val, epochs: int, seed: int, verbose: bool = False) -> His
 
 
 @pytest.fixture(scope="module")
-def seeded_runs(horses_or_humans):
+def seeded_runs(real_images):
     """Two runs with seed 7 and one with seed 8 on a small real subset (48 + 20 images)."""
-    train, val = (images.subset(per_class=n, seed=3)
-                  for images, n in zip(horses_or_humans, (24, 10)))
+    train = real_images("horse-or-human/train", 150, per_class=24)
+    val = real_images("horse-or-human/validation", 150, per_class=10)
     printed = io.StringIO()
     with contextlib.redirect_stdout(printed):
         first = seeded_run(train, val, 2, seed=7, verbose=True)
@@ -179,6 +177,7 @@ def test_fit_returns_one_history_entry_per_epoch(seeded_runs):
 VAL_ACC_NEEDED = 0.70  # chance is 0.50; seeds 0-3 gave 0.80-0.90 after two epochs
 
 
+@pytest.mark.slow
 def test_REAL_DATA_LEARNING_horses_or_humans_cnn_beats_chance(horses_or_humans, capsys):
     """HorsesHumansCNN, 2 epochs on the full real training set (batch 32, Adam lr 1e-3,
     BCEWithLogitsLoss): validation accuracy must reach 0.70 on the 256 held-out images."""
@@ -400,3 +399,42 @@ def test_a_bad_batch_size_or_a_mean_per_channel_that_does_not_fit_is_named():
 def test_predict_on_an_empty_loader_is_named():
     with pytest.raises(helpers.TrainingError, match="prediction loader .* gave no batches"):
         helpers.predict(linear(3), [])
+
+
+# --------------------------------------------------------------------------------------
+# fit(keep_best=True), and a last batch of one image under batch norm
+# --------------------------------------------------------------------------------------
+
+
+def test_keep_best_ends_with_the_weights_of_the_lowest_validation_loss(capsys):
+    """Train on labels the validation set contradicts: its loss rises after epoch 1, so the
+    weights kept must be epoch 1's, and they must give epoch 1's validation loss."""
+    torch.manual_seed(0)
+    images = torch.randn(64, 1, 4, 4)
+    train = [(images, (images.mean((1, 2, 3)) > 0).long())]
+    val = [(images, (images.mean((1, 2, 3)) <= 0).long())]  # the opposite answers
+    model = nn.Sequential(nn.Flatten(), nn.Linear(16, 2))
+    history = fit(model, train, val, epochs=4, lr=0.05, keep_best=True, progress=False)
+    best = min(range(len(history)), key=history.val_loss.__getitem__) + 1
+    assert history.kept_epoch == best == 1 and history.val_loss[-1] > history.val_loss[0]
+    assert evaluate(model, val, nn.CrossEntropyLoss())[0] == pytest.approx(history.val_loss[0])
+    assert "kept the weights of epoch 1" in capsys.readouterr().out
+    plain = fit(nn.Sequential(nn.Flatten(), nn.Linear(16, 2)), train, val, epochs=2,
+                verbose=False, progress=False)
+    assert plain.kept_epoch == 0  # off by default: the model ends with its last epoch
+
+
+def test_a_last_batch_of_one_image_under_batch_norm_is_skipped_with_a_warning():
+    torch.manual_seed(0)
+    model = nn.Sequential(nn.Conv2d(1, 4, 3), nn.BatchNorm2d(4), nn.ReLU(),
+                          nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(4, 2))
+    data = helpers.ImageSet(torch.randint(0, 256, (9, 1, 8, 8), dtype=torch.uint8),
+                            torch.arange(9) % 2, ["a", "b"])
+    loader = helpers.InMemoryLoader(data, batch_size=4)  # 4 + 4 + 1
+    with pytest.warns(UserWarning, match="batch of one image was skipped: batch norm"):
+        history = fit(model, loader, loader, epochs=1, verbose=False, progress=False)
+    assert len(history) == 1
+    plain = nn.Sequential(nn.Flatten(), nn.Linear(64, 2))  # no batch norm: nothing skipped
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        fit(plain, loader, loader, epochs=1, verbose=False, progress=False)

@@ -9,10 +9,8 @@ the test itself (named with its own SHA-256 prefix, as torch names its checkpoin
 from __future__ import annotations
 
 import hashlib
-import os
 import time
 import warnings
-from pathlib import Path
 
 import pytest
 import torch
@@ -58,6 +56,7 @@ def test_the_new_head_is_the_only_trainable_part(net):
     assert net.head[0].in_features == 2048 and net.head[-1].out_features == 3
 
 
+@pytest.mark.slow
 def test_training_mode_gives_one_tensor_and_keeps_the_base_in_eval(net):
     net.train()
     try:
@@ -69,6 +68,7 @@ def test_training_mode_gives_one_tensor_and_keeps_the_base_in_eval(net):
         net.eval()
 
 
+@pytest.mark.slow
 def test_a_training_step_changes_the_head_and_not_the_base(net):
     model = TransferNet(num_classes=2)
     base_before = {k: v.clone() for k, v in model.base.state_dict().items()}
@@ -88,6 +88,7 @@ def test_dropout_head_has_dropout_before_and_after_the_hidden_layer():
                                                   "dropout": 0.5, "base": "inception_v3"}
 
 
+@pytest.mark.slow
 def test_cached_features_give_the_same_logits_as_the_full_model(net):
     images = torch.randn(10, 3, 75, 75)
     labels = torch.zeros(10, dtype=torch.long)
@@ -193,6 +194,7 @@ def test_weights_from_the_named_folder_are_loaded_into_the_base(offline_hub, mon
 # --------------------------------------------------------------------------------------
 
 
+@pytest.mark.slow
 def test_transfer_model_round_trip_keeps_predictions_and_preprocessing(tmp_path, net):
     transform = ImageTransform(size=75, mean=(0.485, 0.456, 0.406), std=(0.229, 0.224, 0.225))
     path = save_model(tmp_path / "transfer.pt", net, ["paper", "rock", "scissors"], transform)
@@ -228,10 +230,9 @@ def test_rps_model_round_trip_and_a_wrong_class_count_is_refused(tmp_path):
 TEST_ACC_NEEDED = 0.60  # chance is 1/3
 
 
-def test_REAL_DATA_LEARNING_rps_from_scratch_beats_chance(capsys):
-    root = Path(os.environ["CONVNET_DATA"])
-    if not (root / "rps" / "train").is_dir():
-        pytest.skip(f"real Rock-Paper-Scissors not found in {root}: set CONVNET_DATA")
+@pytest.mark.slow
+def test_REAL_DATA_LEARNING_rps_from_scratch_beats_chance(real_data, capsys):
+    real_data("rps/test")
     train, test = helpers.load_rock_paper_scissors(size=64)
     assert (len(train), len(test)) == (2520, 372)
     train = train.subset(per_class=200, seed=0)
