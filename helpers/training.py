@@ -76,7 +76,9 @@ def train_one_epoch(model: nn.Module, loader: Iterable, loss_fn: nn.Module,
     """Train for one pass over ``loader``; return (mean loss, accuracy).
 
     The forward pass runs in the device's precision; the scaler only does something for fp16
-    (``helpers.precision``). The totals stay on the device and are read once, at the end.
+    (``helpers.precision``). The totals stay on the device and are read once, at the end; the
+    GPU is otherwise waited for only by the first batch's checks and, in fp16, by the scaler,
+    which must read whether each step's gradients overflowed before it updates.
     """
     device = device_for(model, device)
     loss_fn.to(device)  # a loss with class weights made on the CPU
