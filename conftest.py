@@ -109,9 +109,10 @@ def real_data():
 
 @pytest.fixture(scope="session")
 def real_images(real_data):
-    """``real_images(split, size, per_class)``: the first ``per_class`` images (by file name) of
-    each class of a real split, decoded at ``size`` (a test that needs 40 images decodes 40,
-    not the whole split). Each answer is decoded once per test session."""
+    """``real_images(split, size, per_class)``: ``per_class`` images of each class of a real
+    split, evenly spread over its files in name order (so not only the first few subjects),
+    decoded at ``size``: a test that needs 40 images decodes 40, not the whole split. Each
+    answer is decoded once per test session."""
     import torch
 
     from helpers.data import ImageSet, list_images, read_image_file
@@ -123,8 +124,11 @@ def real_images(real_data):
         key = (split, size, per_class)
         if key not in decoded:
             folder, classes = real_data(split), SPLITS[split].class_names
-            files = [(label, path) for label, name in enumerate(classes)
-                     for path in list_images(folder / name)[:per_class]]
+            files = []
+            for label, name in enumerate(classes):
+                paths = list_images(folder / name)
+                step = max(1, len(paths) // per_class)
+                files += [(label, path) for path in paths[::step][:per_class]]
             images = torch.stack([read_image_file(path, size) for _, path in files])
             labels = torch.tensor([label for label, _ in files])
             decoded[key] = ImageSet(images, labels, classes)

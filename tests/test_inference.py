@@ -13,7 +13,7 @@ import torch
 from PIL import Image
 
 import helpers
-from helpers import find_split, list_images
+from helpers import list_images
 from helpers.inference import ImageError, ImageTransform, load_model, open_image, save_model
 from helpers.models import FashionCNN, HorsesHumansCNN
 
@@ -21,8 +21,8 @@ CLASSES = ["horses", "humans"]
 
 
 @pytest.fixture(scope="module")
-def photo_path():
-    return list_images(find_split("horse-or-human/validation") / "humans")[0]
+def photo_path(real_data):
+    return list_images(real_data("horse-or-human/validation") / "humans")[0]
 
 
 @pytest.fixture(scope="module")
@@ -149,37 +149,55 @@ def test_topk_limits_a_many_class_answer(photo_path):
 
 # --- saving and reloading ----------------------------------------------------------------
 
-def test_save_and_reload_gives_the_same_predictions(tmp_path, model, photo_path):
-    path = save_model(tmp_path / "hoh.pt", model, CLASSES, ImageTransform(150))
-    reloaded, names, transform = load_model(path)
-    assert names == CLASSES and transform == ImageTransform(150)
-    assert not reloaded.training
-    before = helpers.predict_image(model, photo_path, CLASSES, ImageTransform(150))
-    after = helpers.predict_image(reloaded, photo_path, names, transform)
-    assert before == after
+GREY_28 = ImageTransform(28, mean=(0.2860,), std=(0.3530,), channels=1)
+INCEPTION_75 = ImageTransform(75, mean=(0.485, 0.456, 0.406), std=(0.229, 0.224, 0.225))
+ROUND_TRIPS = {  # every architecture save_model knows: how to build one, and its input
+    "FashionDense": ("FashionDense()", GREY_28, 10),
+    "FashionCNN": ("FashionCNN()", GREY_28, 10),
+    "HorsesHumansCNN": ("HorsesHumansCNN(dropout=0.5)", ImageTransform(150), 2),
+    "RPSNet": ("RPSNet(num_classes=3, image_size=64, width=8)", ImageTransform(64), 3),
+    "TransferNet lite0": ("TransferNet(3, hidden=32, base='efficientnet_lite0')",
+                          ImageTransform(224), 3),
+    "TransferNet inception": ("TransferNet(2, hidden=32, dropout=0.2, base='inception_v3')",
+                              INCEPTION_75, 2),
+}
 
 
-def test_the_fashion_mnist_models_save_reload_and_classify_a_colour_photo(tmp_path, photo_path):
+@pytest.mark.parametrize("name", [pytest.param(name, marks=[pytest.mark.slow] * ("inception"
+                                                                                in name))
+                                  for name in ROUND_TRIPS])
+def test_every_architecture_saves_and_reloads_to_the_same_network(name, tmp_path, photo_path):
+    """Same configuration, weights, class names and preprocessing; same answers, in eval mode."""
+    from helpers import models, transfer
+
+    build, transform, classes = ROUND_TRIPS[name]
+    torch.manual_seed(0)
+    model = eval(build, {**vars(models), **vars(transfer)}).eval()
+    names = [f"class {i}" for i in range(classes)]
+    reloaded, reloaded_names, reloaded_transform = load_model(
+        save_model(tmp_path / "model.pt", model, names, transform))
+    assert type(reloaded) is type(model) and not reloaded.training
+    assert getattr(reloaded, "config", {}) == getattr(model, "config", {})
+    assert reloaded_names == names and reloaded_transform == transform
+    images = torch.randn(2, transform.channels, transform.size, transform.size)
+    with torch.no_grad():
+        assert torch.equal(reloaded(images), model(images))
+    assert (helpers.predict_image(reloaded, photo_path, names, transform)
+            == helpers.predict_image(model, photo_path, names, transform))
+
+
+def test_the_fashion_mnist_models_need_a_grey_transform():
     """They take one grey channel: ImageTransform(channels=1) greys the photo first."""
-    from helpers.models import FashionDense
-
-    fashion_classes = ["T-shirt/top", "Trouser", "Pullover", "Dress", "Coat", "Sandal",
-                       "Shirt", "Sneaker", "Bag", "Ankle boot"]
-    grey = ImageTransform(28, mean=(0.2860,), std=(0.3530,), channels=1)
-    for architecture in (FashionCNN, FashionDense):
-        torch.manual_seed(0)
-        model = architecture().eval()
-        path = save_model(tmp_path / f"{architecture.__name__}.pt", model, fashion_classes, grey)
-        reloaded, names, transform = load_model(path)
-        assert transform == grey and names == fashion_classes
-        before = helpers.predict_image(model, photo_path, fashion_classes, grey)
-        assert helpers.predict_image(reloaded, photo_path, names, transform) == before
-        with pytest.raises(ValueError, match=r"cannot take the 28 x 28 RGB images .*channels"):
-            save_model(tmp_path / "rgb.pt", model, fashion_classes, ImageTransform(28))
+    torch.manual_seed(0)
+    with pytest.raises(ValueError, match=r"cannot take the 28 x 28 RGB images .*channels"):
+        save_model("unused.pt", FashionCNN().eval(), [str(i) for i in range(10)],
+                   ImageTransform(28))
     with pytest.raises(ValueError, match="channels must be 3 .colour. or 1 .grey., not 2"):
         ImageTransform(28, channels=2)
     with pytest.raises(ValueError, match="one std for each of the 1 channels"):
         ImageTransform(28, mean=(0.5, 0.5, 0.5), std=(0.5, 0.5, 0.5), channels=1)
+    picture = Image.fromarray(np.full((40, 30, 3), (200, 30, 30), np.uint8))
+    assert GREY_28(picture).shape == (1, 28, 28)
 
 
 def test_saved_file_holds_no_pickled_code(tmp_path, model):

@@ -86,18 +86,6 @@ def test_cached_features_give_the_same_logits_as_the_full_model(lite0_net):
     torch.testing.assert_close(cached, full, rtol=1e-4, atol=1e-5)
 
 
-@pytest.mark.slow
-def test_a_lite0_transfer_model_saves_and_reloads(tmp_path, lite0_net):
-    path = helpers.save_model(tmp_path / "lite0.pt", lite0_net, ["paper", "rock", "scissors"],
-                              PREP)
-    model, names, transform = helpers.load_model(path)
-    assert isinstance(model, TransferNet) and model.config["base"] == "efficientnet_lite0"
-    assert names == ["paper", "rock", "scissors"] and transform == PREP
-    images = torch.rand(2, 3, 224, 224)
-    with torch.no_grad():
-        torch.testing.assert_close(model(images), lite0_net.eval()(images))
-
-
 def test_a_missing_package_says_how_to_install_it(monkeypatch):
     monkeypatch.delenv(pretrained.WEIGHTS_ENV, raising=False)
     monkeypatch.setattr(pretrained.importlib.util, "find_spec", lambda name: None)

@@ -194,27 +194,11 @@ def test_weights_from_the_named_folder_are_loaded_into_the_base(offline_hub, mon
 # --------------------------------------------------------------------------------------
 
 
-@pytest.mark.slow
-def test_transfer_model_round_trip_keeps_predictions_and_preprocessing(tmp_path, net):
-    transform = ImageTransform(size=75, mean=(0.485, 0.456, 0.406), std=(0.229, 0.224, 0.225))
-    path = save_model(tmp_path / "transfer.pt", net, ["paper", "rock", "scissors"], transform)
-    model, names, reloaded_transform = load_model(path)
-    assert isinstance(model, TransferNet) and not model.training
-    assert names == ["paper", "rock", "scissors"] and reloaded_transform == transform
-    images = torch.randn(3, 3, 75, 75)
-    with torch.no_grad():
-        torch.testing.assert_close(model(images), net.eval()(images))
-
-
-def test_rps_model_round_trip_and_a_wrong_class_count_is_refused(tmp_path):
+def test_a_saved_model_described_with_a_wrong_class_count_is_refused(tmp_path):
     torch.manual_seed(0)
     model = RPSNet(num_classes=3, image_size=64, width=8).eval()
     path = save_model(tmp_path / "rps.pt", model, ["paper", "rock", "scissors"],
                       ImageTransform(size=64))
-    reloaded, _, _ = load_model(path)
-    images = torch.randn(4, 3, 64, 64)
-    with torch.no_grad():
-        assert torch.equal(reloaded(images), model(images))
     # the same weights saved under a two-class description do not fit
     saved = torch.load(path, weights_only=True)
     saved["config"]["num_classes"] = 2
