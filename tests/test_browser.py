@@ -7,9 +7,14 @@ small notebook written by this test, holding every widget the collection has (th
 the augmentation explorer, the upload classifier), is run (*Run -> Run All Cells*): every code
 cell must run, in order, without a traceback; every widget must render (no "Error displaying
 widget", no "model not found"); the browser console must show no error. The upload widget then
-gets two files at once through its file chooser, a real photo from the data folder and a text
-file: a bar chart must appear for the photo and the one-line "✗ notes.txt: ..." error for the
-other; a screenshot goes to test-artifacts/browser/.
+gets phone-sized photos made from a real one (a 12 MB and a 6 MB 4000 x 3000 JPEG, a 2560 x 1600
+PNG screenshot, a portrait stored landscape with EXIF orientation 6) through its file chooser, the
+first with a text file: a bar chart must appear for each photo and the one-line "✗ notes.txt: ..."
+error for the text file; the kernel must have received each photo shrunk in the browser below
+1 MB, upright, and given the answer predict_image gives on the original file (the model names the
+brightest side of the photo, so a turned photo would get another answer); files Chromium cannot
+decode get their one-line reasons. Times from the click to the chart are printed; a screenshot
+goes to test-artifacts/browser/.
 
 Needs Chromium (`apt-get install chromium` on Debian/Ubuntu; another path in CONVNET_CHROMIUM)
 and the Python package playwright (requirements.txt; its own browser download is not used);
@@ -384,12 +389,12 @@ def phone_photos(folder: Path) -> dict[Path, str]:
 
 def upload(page, widget, files: list[Path], charts: int) -> float:
     """Choose ``files`` in the widget's file chooser; wait until ``charts`` new charts are drawn
-    (decoded <img>s, in place of the last ones). Returns the seconds from the choice."""
+    (decoded <img>s, in place of the last ones). Returns the seconds from the click."""
     old = widget.locator("img").evaluate_all("images => images.map(i => i.src)")
     with page.expect_file_chooser(timeout=30_000) as chooser:
         widget.locator(".widget-upload").click()  # its <input type=file> is not in the page
+        start = time.monotonic()
     assert chooser.value.is_multiple(), "the upload widget should take several files at once"
-    start = time.monotonic()
     chooser.value.set_files(files)
     page.wait_for_function(
         "([box, old, n]) => { const images = [...box.querySelectorAll('img')];"
@@ -441,7 +446,7 @@ def check_uploads(page, widget, photos: dict[Path, str], not_an_image: Path,
             assert item["height"] > item["width"], f"not turned upright: {item}"
         assert answer[0][0] == expected[0][0], (photo.name, answer, expected)
         print(f"\n  {photo.name}: {item['size']:,} bytes, received {item['received']:,} "
-              f"({item['width']} x {item['height']}); chart {seconds:.1f} s after the choice; "
+              f"({item['width']} x {item['height']}); chart {seconds:.1f} s after the click; "
               f"widget {answer[0][0]} {answer[0][1]:.0%}, predict_image {expected[0][0]} "
               f"{expected[0][1]:.0%}")
         if number == 0:
@@ -452,6 +457,18 @@ def check_uploads(page, widget, photos: dict[Path, str], not_an_image: Path,
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
     cell.screenshot(path=str(screenshot))
     print(f"  screenshot {screenshot.relative_to(REPO)}")
+    # Files Chromium cannot decode: a small one is sent as it is (the kernel names it), a large
+    # one is not sent (the line says the browser could not read it).
+    heic, noise = not_an_image.with_name("IMG_0004.HEIC"), not_an_image.with_name("noise.jpg")
+    heic.write_bytes(b"\x00\x00\x00\x18ftypheic" + os.urandom(2_000_000))
+    noise.write_bytes(os.urandom(9_000_000))
+    upload(page, widget, [heic, noise], charts=0)
+    for name, reason in ((heic.name, "is a HEIC/HEIF photo"),
+                         (noise.name, "the browser could not read it as a picture")):
+        line = widget.locator(".widget-html", has_text=f"✗ {name}:")
+        line.first.wait_for(timeout=30_000)
+        assert reason in line.inner_text(), line.inner_text()
+        print(f"  {line.inner_text().strip()[:150]}")
 
 
 # ----------------------------------------------------------------------------------------------
