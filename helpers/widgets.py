@@ -111,6 +111,10 @@ EMPTY_UPLOAD = ("the upload arrived empty: the stock upload button drops large f
                 "first; or save the photo beside the notebook and pass its path to "
                 "helpers.predict_image.")
 
+COLAB_EMPTY = ("the upload arrived empty (0 bytes). Check that the file opens on your computer "
+               "and choose it again, or upload it to Colab's Files pane and pass its path to "
+               "helpers.predict_image.")
+
 
 class PhotoClassifier(WithStill, widgets.VBox):
     """An upload button that classifies each uploaded photo and shows its probabilities.
@@ -163,7 +167,7 @@ class PhotoClassifier(WithStill, widgets.VBox):
 
         files = colab_upload()
         if files:
-            self.classify(files)
+            self.classify([(name, data or COLAB_EMPTY) for name, data in files])
         else:
             self.results.children = [_failure("no photo", "none was chosen (or the upload was "
                                               "cancelled). Run this cell again to choose one.")]

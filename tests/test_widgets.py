@@ -526,6 +526,8 @@ def colab(monkeypatch, tmp_path):
 
 
 def test_on_colab_photos_come_through_colabs_own_uploader(kernel, model, colab, tmp_path):
+    from helpers.inference import predict_image
+
     big = photo_bytes((3000, 2000))  # far past the ~1 MB the stock button drops on Colab
     colab.chosen = [{"IMG_0003.jpg": big, "notes.txt": b"not a photo"}]
     classifier, created = kernel.make(
@@ -537,7 +539,8 @@ def test_on_colab_photos_come_through_colabs_own_uploader(kernel, model, colab, 
     chart, line = classifier.results.children
     assert isinstance(chart, ipywidgets.Image) and "✗ notes.txt: this file is not an image" in (
         line.value)
-    assert "IMG_0003.jpg" in classifier.answers
+    assert classifier.answers["IMG_0003.jpg"] == predict_image(model, big, CLASSES,
+                                                               ImageTransform(150))
     bundle = assert_displays(kernel, classifier, created, still="text/html")
     assert "Upload widget: run the notebook" in bundle["text/html"]
     assert not colab.widget_manager_enabled  # stock widgets only: Colab draws them as they are
@@ -551,7 +554,8 @@ def test_on_colab_photos_come_through_colabs_own_uploader(kernel, model, colab, 
     colab.chosen = [{"empty.jpg": b""}]
     classifier.classify_from_colab()  # more photos, from a later cell
     (empty,) = classifier.results.children
-    assert "✗ empty.jpg: the upload arrived empty" in empty.value
+    assert "✗ empty.jpg: the upload arrived empty (0 bytes)" in empty.value
+    assert "choose it again" in empty.value and "helpers.predict_image" in empty.value
     classifier.classify_from_colab()  # the learner cancels
     (cancelled,) = classifier.results.children
     assert "none was chosen" in cancelled.value and "Run this cell again" in cancelled.value
