@@ -15,6 +15,7 @@ A phone photo is 3-12 MB; the stock ``FileUpload`` drops files from about 1 MB o
 from __future__ import annotations
 
 import sys
+from collections.abc import Callable
 
 import traitlets
 
@@ -136,7 +137,8 @@ if anywidget is not None:
         keep_bytes = traitlets.Int(KEEP_BYTES).tag(sync=True)
         max_original = traitlets.Int(MAX_ORIGINAL).tag(sync=True)
 
-        def __init__(self, on_files, **kwargs) -> None:
+        def __init__(self, on_files: Callable[[list[tuple[str, bytes | str]]], None],
+                     **kwargs) -> None:
             super().__init__(**kwargs)
             self.on_files, self.received = on_files, []
             self._batch, self._files = None, {}
