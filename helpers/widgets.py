@@ -2,8 +2,9 @@
 
 An ipywidgets box (under ipywidgets 7, Colab's, and 8 alike) that carries a still of its first
 state, which pages that cannot run widgets (GitHub, nbviewer) show in its place. Nothing a
-learner uploads is kept in the saved notebook. The kernel editor and augmentation explorer are
-in ``helpers.explorers``.
+learner uploads is kept in the saved notebook. How photos of any size reach the kernel (shrunk
+in the browser, Colab's uploader, or the stock button) is in ``helpers.upload``. The kernel
+editor and augmentation explorer are in ``helpers.explorers``.
 """
 from __future__ import annotations
 
@@ -104,6 +105,17 @@ def _failure(name: str, reason: str):
                         f"{html.escape(reason)}</span>")
 
 
+EMPTY_UPLOAD = ("the upload arrived empty: the stock upload button drops large files (Colab's "
+                "from about 1 MB, Jupyter's above about 10 MB). Try a smaller photo; or run "
+                "`pip install anywidget` and restart, for the button that shrinks photos "
+                "first; or save the photo beside the notebook and pass its path to "
+                "helpers.predict_image.")
+
+COLAB_EMPTY = ("the upload arrived empty (0 bytes). Check that the file opens on your computer "
+               "and choose it again, or upload it to Colab's Files pane and pass its path to "
+               "helpers.predict_image.")
+
+
 class PhotoClassifier(WithStill, widgets.VBox):
     """An upload button that classifies each uploaded photo and shows its probabilities.
 
@@ -111,21 +123,54 @@ class PhotoClassifier(WithStill, widgets.VBox):
     to ``display``. Several files can be chosen at once; each new upload replaces what was
     shown before, and a file that gives no answer gets a one-line reason while the others
     still display. Its still is a line saying what it does, for pages that cannot run it.
+
+    How photos arrive (``route``, chosen by ``helpers.upload.upload_route``): "browser" shrinks
+    them in the browser first (any size works); "colab" opens Colab's own uploader as the cell
+    runs (run the cell again, or call ``classify_from_colab()``, for more); "stock" is
+    ipywidgets' FileUpload (small files only).
     """
 
-    def __init__(self, model, class_names: list[str], transform, topk: int = 3) -> None:
+    def __init__(self, model, class_names: list[str], transform, topk: int = 3,
+                 route: str | None = None) -> None:
+        from helpers.upload import upload_route
+
         self.model, self.class_names, self.transform, self.topk = (
             model, class_names, transform, topk)
-        self.upload = widgets.FileUpload(accept="image/*", multiple=True,
-                                         description="Upload photos")
+        self.route, self.answers = route or upload_route(), {}
+        if self.route == "browser":
+            from helpers.upload import PhotoUpload
+
+            self.upload = PhotoUpload(self.classify)
+        elif self.route == "colab":
+            self.upload = widgets.HTML("<i>On Colab, photos are chosen with Colab's own "
+                                       "uploader, above. Run this cell again for more.</i>")
+        elif self.route == "stock":
+            self.upload = widgets.FileUpload(accept="image/*", multiple=True,
+                                             description="Upload photos")
+            self.upload.observe(self._on_upload, names="value")
+        else:
+            raise ValueError(f"route must be 'browser', 'colab', 'stock' or None (chosen for "
+                             f"you), not {route!r}.")
         self.results = widgets.VBox()
-        self.upload.observe(self._on_upload, names="value")
         names = html.escape(", ".join(map(str, class_names)))
         help_text = widgets.HTML(
             f"Choose one or more photos; each is classified as one of: <b>{names}</b>.")
         super().__init__([help_text, self.upload, self.results])
         self.still = {"text/html": f"<p><i>Upload widget: run the notebook to choose photos; "
                                    f"each is classified as one of: {names}.</i></p>"}
+        if self.route == "colab":
+            self.classify_from_colab()
+
+    def classify_from_colab(self) -> None:
+        """Open Colab's uploader in this cell's output, wait for the photos, classify them."""
+        from helpers.upload import colab_upload
+
+        files = colab_upload()
+        if files:
+            self.classify([(name, data or COLAB_EMPTY) for name, data in files])
+        else:
+            self.results.children = [_failure("no photo", "none was chosen (or the upload was "
+                                              "cancelled). Run this cell again to choose one.")]
 
     def _on_upload(self, change) -> None:
         # JupyterLab shows no traceback from a widget callback: every failure must be a line.
@@ -136,24 +181,25 @@ class PhotoClassifier(WithStill, widgets.VBox):
             return
         self.classify(files)
 
-    def classify(self, files: list[tuple[str, bytes]]) -> None:
-        """Classify each (name, bytes) pair and show the results in place of the last ones."""
+    def classify(self, files: list[tuple[str, bytes | str]]) -> None:
+        """Classify each (name, bytes) pair and show the results in place of the last ones.
+
+        In place of the bytes, a str is the reason a file has none (shown as its line)."""
         from helpers.inference import predict_image
         from helpers.preprocess import ImageError, open_image
 
-        self.results.children = []  # never leave the previous batch's charts on screen
+        self.results.children, self.answers = [], {}  # never leave the last batch on screen
         rows = []
         for name, data in files:
             name = str(name)
-            if not data:
-                rows.append(_failure(name, "the upload arrived empty (browsers and Colab can "
-                                           "drop large files). Try a smaller photo, or pass "
-                                           "its path to helpers.predict_image."))
+            if isinstance(data, str) or not data:
+                rows.append(_failure(name, data or EMPTY_UPLOAD))
                 continue
             try:
                 picture = open_image(data)  # its errors say "this file": the line names it
                 predictions = predict_image(self.model, picture, self.class_names,
                                             self.transform, self.topk)
+                self.answers[name] = predictions
                 picture.thumbnail((256, 256))
                 rows.append(widgets.Image(value=_probability_chart(name, picture, predictions),
                                           format="png"))
@@ -163,4 +209,3 @@ class PhotoClassifier(WithStill, widgets.VBox):
                 reason = str(error).splitlines()[0] if str(error) else ""
                 rows.append(_failure(name, f"no answer ({type(error).__name__}: {reason})"))
         self.results.children = rows
-

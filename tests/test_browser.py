@@ -7,9 +7,14 @@ small notebook written by this test, holding every widget the collection has (th
 the augmentation explorer, the upload classifier), is run (*Run -> Run All Cells*): every code
 cell must run, in order, without a traceback; every widget must render (no "Error displaying
 widget", no "model not found"); the browser console must show no error. The upload widget then
-gets two files at once through its file chooser, a real photo from the data folder and a text
-file: a bar chart must appear for the photo and the one-line "✗ notes.txt: ..." error for the
-other; a screenshot goes to test-artifacts/browser/.
+gets phone-sized photos made from a real one (a 12 MB and a 6 MB 4000 x 3000 JPEG, a 2560 x 1600
+PNG screenshot, a portrait stored landscape with EXIF orientation 6) through its file chooser, the
+first with a text file: a bar chart must appear for each photo and the one-line "✗ notes.txt: ..."
+error for the text file; the kernel must have received each photo shrunk in the browser below
+1 MB, upright, and given the answer predict_image gives on the original file (the model names the
+brightest side of the photo, so a turned photo would get another answer); files Chromium cannot
+decode get their one-line reasons. Times from the click to the chart are printed; a screenshot
+goes to test-artifacts/browser/.
 
 Needs Chromium (`apt-get install chromium` on Debian/Ubuntu; another path in CONVNET_CHROMIUM)
 and the Python package playwright (requirements.txt; its own browser download is not used);
@@ -45,17 +50,33 @@ except ImportError:  # the tests are skipped below
 REPO = Path(__file__).resolve().parents[1]
 NOTEBOOKS = sorted((REPO / "notebooks").glob("[0-9][0-9]_*.ipynb"))
 WIDGETS_NOTEBOOK = "widgets_in_jupyterlab.ipynb"  # written into the served copy by the test
+BRIGHTEST_SIDE = """class BrightestSide(torch.nn.Module):
+    def forward(self, pixels):
+        grey = pixels.mean(dim=1)
+        h, w = grey.shape[-2:]
+        top, bottom = grey[:, :h // 2].mean((1, 2)), grey[:, h // 2:].mean((1, 2))
+        left, right = grey[:, :, :w // 2].mean((1, 2)), grey[:, :, w // 2:].mean((1, 2))
+        return 10 * torch.stack([top - bottom, bottom - top, left - right, right - left], 1)
+
+
+SIDES = ['top', 'bottom', 'left', 'right']
+"""
 WIDGET_CELLS = [  # every widget of the collection, built as the notebooks build them
     "import torch\n\nimport helpers\nfrom helpers.explorers import augmentation_explorer, "
-    "kernel_editor\nfrom helpers.models import HorsesHumansCNN\nfrom helpers.widgets import "
+    "kernel_editor\nfrom helpers.widgets import "
     "PhotoClassifier",
     "kernel_editor(helpers.load_ascent())",
     "photos = helpers.find_split('horse-or-human/validation')\n"
     "horse = helpers.data.read_image_file(helpers.list_images(photos / 'horses')[0], 150)\n"
     "augmentation_explorer(horse)",
-    "torch.manual_seed(0)  # untrained: this checks the widget, not what a model learnt\n"
-    "PhotoClassifier(HorsesHumansCNN().eval(), ['horses', 'humans'], "
-    "helpers.ImageTransform(150))",
+    # A model with clear preferences (which side of the photo is brightest), so that a photo
+    # turned sideways or upside down on its way (EXIF orientation lost) gets another answer.
+    BRIGHTEST_SIDE +
+    "classifier = PhotoClassifier(BrightestSide(), SIDES, helpers.ImageTransform(150), topk=4)\n"
+    "classifier",
+    # Run again by the test after each upload: what the kernel received and answered.
+    "import json\n\n"
+    "print(json.dumps({'received': classifier.upload.received, 'answers': classifier.answers}))",
 ]
 ARTIFACTS = REPO / "test-artifacts" / "browser"  # git-ignored
 CHROMIUM = Path(os.environ.get("CONVNET_CHROMIUM", "/usr/bin/chromium"))
@@ -197,6 +218,8 @@ def lab(tmp_path_factory):
         path.write_text(json.dumps(values))
     env = dict(os.environ)  # CONVNET_QUICK, CONVNET_DATA, CONVNET_MODELS set by conftest.py
     env.pop("MPLBACKEND", None)  # conftest's Agg would hide every inline figure
+    # the kernels import this checkout's helpers, whichever checkout the environment installed
+    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(REPO), env.get("PYTHONPATH")]))
     env.update({f"JUPYTER{key}": str(base / folder) for key, folder in (
         ("_CONFIG_DIR", "config"), ("_DATA_DIR", "data"), ("_RUNTIME_DIR", "runtime"),
         ("LAB_SETTINGS_DIR", "settings"), ("LAB_WORKSPACES_DIR", "workspaces"))})
@@ -321,27 +344,131 @@ def check_widgets(page, console_errors: list[str]) -> int:
     return len(shown)
 
 
-def check_upload(page, widget, photo: Path, not_an_image: Path, screenshot: Path) -> None:
-    """Upload a photo and a non-image at once through the widget's file chooser: the photo gets a
-    chart (an <img>, decoded), the other file the one-line error. Saves a screenshot."""
+def phone_photos(folder: Path) -> dict[Path, str]:
+    """Photos as phones and screens make them, each brightest on one side, made from a real
+    photo of the data folder: {path: the side BrightestSide should name}. A 4000 x 3000 JPEG of
+    over 11 MB, one of about 6 MB, a 2560 x 1600 PNG screenshot, and a portrait photo stored
+    landscape with EXIF Orientation 6 (upright, its bottom is brightest; read as stored, its
+    right side would be)."""
+    import numpy as np
+    from PIL import Image
+
+    from helpers import find_split, list_images
+
+    photo = Image.open(list_images(find_split("horse-or-human/validation") / "humans")[0])
+    rng = np.random.default_rng(0)
+
+    def picture(size, bright: str, noise: float) -> Image.Image:
+        pixels = np.asarray(photo.convert("RGB").resize(size, Image.BICUBIC), dtype=np.float32)
+        ramp = np.linspace(1.0, 0.3, size[1] if bright in ("top", "bottom") else size[0])
+        ramp = ramp[::-1] if bright in ("bottom", "right") else ramp
+        pixels *= ramp[:, None, None] if bright in ("top", "bottom") else ramp[None, :, None]
+        pixels += rng.normal(0, noise, pixels.shape).astype(np.float32)
+        return Image.fromarray(np.clip(pixels, 0, 255).astype(np.uint8))
+
+    def jpeg(name: str, image: Image.Image, at_least: int, **options) -> Path:
+        path = folder / name
+        image.save(path, quality=97, **options)
+        assert path.stat().st_size >= at_least, (name, path.stat().st_size)
+        return path
+
+    photos = {jpeg("IMG_12MB.jpg", picture((4000, 3000), "top", 32), 11_000_000): "top",
+              jpeg("IMG_6MB.jpg", picture((4000, 3000), "left", 6), 5_000_000): "left"}
+    screen = picture((2560, 1600), "right", 6).convert("RGBA")
+    screen.paste((40, 44, 52, 255), (0, 0, 2560, 60))  # a window's title bar
+    screen.save(folder / "Screenshot.png")
+    assert (folder / "Screenshot.png").stat().st_size >= 3_000_000
+    photos[folder / "Screenshot.png"] = "right"
+    upright = picture((3000, 4000), "bottom", 6)
+    exif = Image.Exif()
+    exif[0x0112] = 6  # Orientation: turn 90 degrees clockwise to show it
+    photos[jpeg("IMG_portrait.jpg", upright.transpose(Image.Transpose.ROTATE_90), 2_000_000,
+                exif=exif)] = "bottom"
+    return photos
+
+
+def upload(page, widget, files: list[Path], charts: int) -> float:
+    """Choose ``files`` in the widget's file chooser; wait until ``charts`` new charts are drawn
+    (decoded <img>s, in place of the last ones). Returns the seconds from the click."""
+    old = widget.locator("img").evaluate_all("images => images.map(i => i.src)")
     with page.expect_file_chooser(timeout=30_000) as chooser:
         widget.locator(".widget-upload").click()  # its <input type=file> is not in the page
+        start = time.monotonic()
     assert chooser.value.is_multiple(), "the upload widget should take several files at once"
-    chooser.value.set_files([photo, not_an_image])
-    chart = widget.locator("img")
-    chart.first.wait_for(timeout=120_000)
-    page.wait_for_function("image => image.complete && image.naturalWidth > 100",
-                           arg=chart.first.element_handle(), timeout=30_000)
-    error = widget.locator(".widget-html", has_text=f"✗ {not_an_image.name}:")
-    error.first.wait_for(timeout=30_000)
-    assert chart.count() == 1, f"{chart.count()} images for one photo"
-    assert error.count() == 1, error.all_inner_texts()
+    chooser.value.set_files(files)
+    page.wait_for_function(
+        "([box, old, n]) => { const images = [...box.querySelectorAll('img')];"
+        " return images.length === n && images.every(i => !old.includes(i.src)"
+        " && i.complete && i.naturalWidth > 100); }",
+        arg=[widget.element_handle(), old, charts], timeout=180_000)
+    return time.monotonic() - start
+
+
+def kernel_report(page) -> dict:
+    """Run the notebook's last cell again (Ctrl+Enter): what the kernel received, answered."""
+    cell = page.locator(".jp-Notebook .jp-CodeCell").last
+    before = cell.locator(".jp-InputArea-prompt").inner_text()
+    cell.locator(".jp-InputArea-editor").click()
+    page.keyboard.press("Control+Enter")
+    wait_for(page, "the report cell to run again", lambda: (
+        cell.locator(".jp-InputArea-prompt").inner_text() not in (before, "[*]:")
+        and cell.locator(".jp-OutputArea-output").count() > 0), 60)
+    return json.loads(cell.locator(".jp-OutputArea-output").last.inner_text())
+
+
+def check_uploads(page, widget, photos: dict[Path, str], not_an_image: Path,
+                  screenshot: Path) -> None:
+    """Upload each photo (the first with a text file) through the widget's file chooser: each
+    gets a chart, the text file the one-line error; the kernel received each photo shrunk below
+    1 MB (upright: a portrait stays portrait) and its answer is predict_image's on the original
+    file. Prints the sizes and times; saves a screenshot."""
+    from helpers import ImageTransform, predict_image
+
+    namespace = {"torch": __import__("torch")}
+    exec(BRIGHTEST_SIDE, namespace)
+    model, sides = namespace["BrightestSide"](), namespace["SIDES"]
+    for number, (photo, side) in enumerate(photos.items()):
+        expected = predict_image(model, photo, sides, ImageTransform(150), topk=4)
+        assert expected[0][0] == side and expected[0][1] > 0.6, (photo.name, expected)
+        files = [photo, not_an_image] if number == 0 else [photo]
+        seconds = upload(page, widget, files, charts=1)
+        if number == 0:
+            error = widget.locator(".widget-html", has_text=f"✗ {not_an_image.name}:")
+            error.first.wait_for(timeout=30_000)
+            assert error.count() == 1, error.all_inner_texts()
+            print(f"\n  {not_an_image.name}: {error.first.inner_text().strip()}")
+        report = kernel_report(page)
+        received = {item["name"]: item for item in report["received"]}
+        item, answer = received[photo.name], report["answers"][photo.name]
+        assert item["kind"] == "shrunk" and item["size"] == photo.stat().st_size, item
+        assert item["received"] < 1_000_000 and max(item["width"], item["height"]) == 1024, item
+        if side == "bottom":  # the portrait photo: EXIF applied in the browser
+            assert item["height"] > item["width"], f"not turned upright: {item}"
+        assert answer[0][0] == expected[0][0], (photo.name, answer, expected)
+        print(f"\n  {photo.name}: {item['size']:,} bytes, received {item['received']:,} "
+              f"({item['width']} x {item['height']}); chart {seconds:.1f} s after the click; "
+              f"widget {answer[0][0]} {answer[0][1]:.0%}, predict_image {expected[0][0]} "
+              f"{expected[0][1]:.0%}")
+        if number == 0:
+            assert set(received) == {photo.name, not_an_image.name}
+            assert received[not_an_image.name]["kind"] == "original"
     cell = page.locator(".jp-CodeCell").filter(has=widget)
     cell.scroll_into_view_if_needed()
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
     cell.screenshot(path=str(screenshot))
-    print(f"\n  upload of {photo.name} + {not_an_image.name}: {error.first.inner_text().strip()}"
-          f"\n  screenshot {screenshot.relative_to(REPO)}")
+    print(f"  screenshot {screenshot.relative_to(REPO)}")
+    # Files Chromium cannot decode: a small one is sent as it is (the kernel names it), a large
+    # one is not sent (the line says the browser could not read it).
+    heic, noise = not_an_image.with_name("IMG_0004.HEIC"), not_an_image.with_name("noise.jpg")
+    heic.write_bytes(b"\x00\x00\x00\x18ftypheic" + os.urandom(2_000_000))
+    noise.write_bytes(os.urandom(9_000_000))
+    upload(page, widget, [heic, noise], charts=0)
+    for name, reason in ((heic.name, "is a HEIC/HEIF photo"),
+                         (noise.name, "the browser could not read it as a picture")):
+        line = widget.locator(".widget-html", has_text=f"✗ {name}:")
+        line.first.wait_for(timeout=30_000)
+        assert reason in line.inner_text(), line.inner_text()
+        print(f"  {line.inner_text().strip()[:150]}")
 
 
 # ----------------------------------------------------------------------------------------------
@@ -399,8 +526,6 @@ def test_notebook_opens_in_jupyterlab(notebook, lab, browser):
 @pytest.mark.parametrize("notebook", [pytest.param(WIDGETS_NOTEBOOK, marks=needs_browser)])
 def test_every_widget_runs_in_jupyterlab(notebook, lab, browser, tmp_path):
     """Run the widgets notebook; each widget renders; the upload classifier answers a photo."""
-    from helpers import find_split, list_images  # CONVNET_DATA, as the notebooks use it
-
     page, console_errors = open_page(browser, lab, notebook)
     finish, failed = on_failure_and_close(page, lab, "widgets"), True
     try:
@@ -411,10 +536,10 @@ def test_every_widget_runs_in_jupyterlab(notebook, lab, browser, tmp_path):
         print(f"\n{notebook}: Run All Cells took {seconds:.0f} s, {widgets} widget(s) shown")
         uploads = widget_outputs(page).filter(has=page.locator(".widget-upload"))
         assert uploads.count() == 1, f"{uploads.count()} upload widgets"
-        photo = list_images(find_split("horse-or-human/validation") / "humans")[0]
         not_an_image = tmp_path / "notes.txt"
         not_an_image.write_text("Dear diary, this is not a photo.\n")
-        check_upload(page, uploads.first, photo, not_an_image, ARTIFACTS / "widgets-upload.png")
+        check_uploads(page, uploads.first, phone_photos(tmp_path), not_an_image,
+                      ARTIFACTS / "widgets-upload.png")
         page.wait_for_timeout(500)  # late console messages
         check_widgets(page, console_errors)
         failed = False

@@ -145,6 +145,10 @@ def test_installing_the_helpers_keeps_colabs_ipywidgets():
     (spec,) = [Requirement(d) for d in PROJECT["project"]["dependencies"]
                if Requirement(d).name == "ipywidgets"]
     assert spec.specifier.contains("7.7.1") and spec.specifier.contains("8.1.5"), spec
+    from importlib.metadata import requires  # anywidget, the upload button, must keep it too
+
+    (spec,) = [r for r in map(Requirement, requires("anywidget")) if r.name == "ipywidgets"]
+    assert spec.specifier.contains("7.7.1"), spec
 
 
 LONGEST_CELL = 20  # lines: "about 15", with room for a list of imports

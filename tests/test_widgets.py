@@ -10,6 +10,7 @@ from __future__ import annotations
 import base64
 import io
 import os
+import sys
 
 import ipywidgets
 import matplotlib.pyplot as plt
@@ -88,6 +89,17 @@ class Kernel:
         message = self.client.session.msg("comm_msg", content)
         message["buffers"] = [memoryview(data) for data in buffers.values()]
         assert self.kernel.comm_manager.get_comm(widget.model_id), "the kernel knows no such widget"
+        self.sent()
+        self.client.session.send(self.kernel.shell_stream, message)
+        run_sync(self.kernel.dispatch_shell)(self.kernel.shell_stream.recv_multipart())
+        return self.sent()
+
+    def browser_sends(self, widget, content: dict, buffers: list[bytes] = ()) -> list[dict]:
+        """Send ``widget`` a custom message as its front end's ``model.send`` does (a widget's
+        own messages, not state); return what the kernel sent back."""
+        message = self.client.session.msg("comm_msg", {
+            "comm_id": widget.model_id, "data": {"method": "custom", "content": content}})
+        message["buffers"] = [memoryview(data) for data in buffers]
         self.sent()
         self.client.session.send(self.kernel.shell_stream, message)
         run_sync(self.kernel.dispatch_shell)(self.kernel.shell_stream.recv_multipart())
@@ -272,8 +284,10 @@ def browser_uploads(kernel: Kernel, upload, files: list[tuple[str, bytes, str]])
 
 
 def test_upload_classifier_displays_and_answers_each_uploaded_file(kernel, model):
+    """The stock FileUpload route (where anywidget is not installed)."""
     classifier, created = kernel.make(
-        "PhotoClassifier(model, classes, ImageTransform(150))", PhotoClassifier=PhotoClassifier,
+        "PhotoClassifier(model, classes, ImageTransform(150), route='stock')",
+        PhotoClassifier=PhotoClassifier,
         model=model, classes=CLASSES, ImageTransform=ImageTransform)
     bundle = assert_displays(kernel, classifier, created, still="text/html")
     assert "Upload widget: run the notebook" in bundle["text/html"]
@@ -301,10 +315,11 @@ def test_upload_classifier_displays_and_answers_each_uploaded_file(kernel, model
 
 
 def test_empty_upload_says_what_to_do(model):
-    classifier = PhotoClassifier(model, CLASSES, ImageTransform(150))
+    classifier = PhotoClassifier(model, CLASSES, ImageTransform(150), route="stock")
     classifier.classify([("phone-photo.jpg", b"")])
     (row,) = classifier.results.children
     assert "arrived empty" in row.value and "smaller photo" in row.value
+    assert "pip install anywidget" in row.value and "helpers.predict_image" in row.value
 
 
 def test_a_failing_file_loses_nothing_and_gets_one_line(model, monkeypatch):
@@ -356,7 +371,7 @@ def test_a_non_finite_model_output_is_reported_not_drawn():
 
 
 def test_an_unreadable_upload_value_is_a_line_not_a_silent_failure(model):
-    classifier = PhotoClassifier(model, CLASSES, ImageTransform(150))
+    classifier = PhotoClassifier(model, CLASSES, ImageTransform(150), route="stock")
     classifier._on_upload({"new": 42})
     (row,) = classifier.results.children
     assert "could not be read" in row.value
@@ -367,3 +382,181 @@ def test_uploaded_files_reads_both_ipywidgets_shapes():
     v7 = {"a.png": {"metadata": {"name": "a.png"}, "content": b"abc"}}
     assert uploaded_files(v8) == uploaded_files(v7) == [("a.png", b"abc")]
 
+
+
+# --- the routes for photos of any size: shrunk in the browser, Colab's uploader -------------
+
+def jpeg_of(size: tuple[int, int]) -> bytes:
+    """What PhotoUpload's front end sends for a big photo: a JPEG at most 1024 px long."""
+    return photo_bytes(size, "JPEG")
+
+
+def photo_message(batch: str, index: int, count: int, name: str, data: bytes, kind: str,
+                  size: int | None = None, **extra) -> tuple[dict, list[bytes]]:
+    """A message as PhotoUpload's front end sends it: a description and the bytes as a buffer."""
+    content = {"batch": batch, "index": index, "count": count, "name": name,
+               "size": len(data) if size is None else size, "kind": kind,
+               "bytes": len(data), **extra}
+    return content, [data] if data else []
+
+
+def no_bytes_in(state: dict) -> bool:
+    """True when a widget state holds no binary data (nothing uploaded could be saved in it)."""
+    return not any(isinstance(value, (bytes, bytearray, memoryview)) for value in state.values())
+
+
+def test_the_route_follows_where_the_notebook_runs(monkeypatch, colab):
+    from helpers import upload
+
+    assert upload.upload_route() == "colab"  # the stand-in google.colab is imported
+    monkeypatch.delitem(sys.modules, "google.colab")
+    assert upload.upload_route() == "browser"  # anywidget is installed (requirements.txt)
+    monkeypatch.setattr(upload, "anywidget", None)
+    assert upload.upload_route() == "stock"
+    with pytest.raises(ValueError, match="route must be"):
+        PhotoClassifier(None, CLASSES, ImageTransform(150), route="email")
+
+
+def test_photos_shrunk_in_the_browser_are_classified_and_never_kept(kernel, model):
+    from helpers.upload import KEEP_BYTES, MAX_SIDE, PhotoUpload
+
+    classifier, created = kernel.make(
+        "PhotoClassifier(model, classes, ImageTransform(150))", PhotoClassifier=PhotoClassifier,
+        model=model, classes=CLASSES, ImageTransform=ImageTransform)
+    assert classifier.route == "browser" and isinstance(classifier.upload, PhotoUpload)
+    bundle = assert_displays(kernel, classifier, created, still="text/html")
+    assert "Upload widget: run the notebook" in bundle["text/html"]
+    state = classifier.upload.get_state()
+    assert state["max_side"] == MAX_SIDE and state["keep_bytes"] == KEEP_BYTES
+    assert "createImageBitmap" in state["_esm"] and "from-image" in state["_esm"]
+
+    shrunk = jpeg_of((1024, 768))  # what the browser made of a 12 MB, 4000 x 3000 photo
+    first = photo_message("b1", 0, 3, "IMG_0001.jpg", shrunk, "shrunk", size=12_400_000,
+                          width=1024, height=768)
+    sent = kernel.browser_sends(classifier.upload, *first)
+    assert classifier.results.children == ()  # nothing yet: two more files are on their way
+    kernel.browser_sends(classifier.upload, *photo_message(
+        "b1", 1, 3, "notes.txt", b"shopping list: carrots", "original"))
+    sent += kernel.browser_sends(classifier.upload, *photo_message(
+        "b1", 2, 3, "IMG_0002.HEIC", b"", "unreadable", size=9_000_000,
+        reason="The source image cannot be decoded."))
+    rows = classifier.results.children
+    assert [type(row) for row in rows] == [ipywidgets.Image, ipywidgets.HTML, ipywidgets.HTML]
+    assert bytes(rows[0].value).startswith(b"\x89PNG")
+    assert "✗ notes.txt: this file is not an image" in rows[1].value
+    assert "✗ IMG_0002.HEIC: the browser could not read it" in rows[2].value
+    assert "9.0 MB" in rows[2].value and "helpers.predict_image" in rows[2].value
+    assert list(classifier.answers) == ["IMG_0001.jpg"]
+    assert classifier.answers["IMG_0001.jpg"][0][0] in CLASSES
+    assert [(r["name"], r["received"], r["size"]) for r in classifier.upload.received] == [
+        ("IMG_0001.jpg", len(shrunk), 12_400_000), ("notes.txt", 22, 22),
+        ("IMG_0002.HEIC", 0, 9_000_000)]
+    # Nothing uploaded is in any state the kernel sent (what a saved notebook could keep).
+    for message in sent:
+        if message["msg_type"] in ("comm_open", "comm_msg"):
+            assert no_bytes_in(message["content"]["data"].get("state", {}))
+            assert all(bytes(b) != shrunk for b in message.get("buffers", []))
+    assert no_bytes_in(classifier.upload.get_state())
+
+    kernel.browser_sends(classifier.upload, *photo_message(  # a new choice replaces the last
+        "b2", 0, 2, "cut.jpg", shrunk[:3000], "shrunk", size=6_000_000, bytes=len(shrunk)))
+    kernel.browser_sends(classifier.upload, *photo_message("b2", 1, 2, "empty.jpg", b"",
+                                                           "original"))
+    cut, empty = classifier.results.children
+    assert f"✗ cut.jpg: the upload was cut: 3,000 of {len(shrunk):,} bytes arrived" in cut.value
+    assert "✗ empty.jpg: the file is empty (0 bytes)" in empty.value
+    assert classifier.answers == {}
+
+
+def test_photos_sent_as_they_are_give_the_same_answer_as_predict_image(model):
+    from helpers.inference import predict_image
+
+    classifier = PhotoClassifier(model, CLASSES, ImageTransform(150))
+    photo = photo_bytes((640, 480))
+    classifier.upload._on_message(None, *photo_message("b", 0, 1, "small.jpg", photo,
+                                                       "original"))
+    assert classifier.answers["small.jpg"] == predict_image(model, photo, CLASSES,
+                                                            ImageTransform(150))
+
+
+# A stand-in for google.colab that behaves as Colab documents files.upload(): it shows a file
+# chooser in the cell's output (HTML), blocks until the files are chosen, saves each in the
+# current folder (printing "Saving name to name") and returns {name: bytes}; {} when cancelled.
+
+class StandInColab:
+    def __init__(self) -> None:
+        import types
+
+        self.chosen: list[dict[str, bytes]] = []  # what the learner picks, upload by upload
+        self.calls, self.widget_manager_enabled = 0, False
+        self.modules = {name: types.ModuleType(name) for name in (
+            "google", "google.colab", "google.colab.files", "google.colab.output")}
+        self.modules["google"].colab = self.modules["google.colab"]
+        self.modules["google.colab"].files = self.modules["google.colab.files"]
+        self.modules["google.colab"].output = self.modules["google.colab.output"]
+        self.modules["google.colab.files"].upload = self.upload
+        self.modules["google.colab.output"].enable_custom_widget_manager = self.enable
+
+    def enable(self) -> None:
+        self.widget_manager_enabled = True
+
+    def upload(self) -> dict[str, bytes]:
+        from IPython.display import HTML, display
+
+        self.calls += 1
+        display(HTML('<input type="file" name="files[]" multiple disabled />'
+                     '<output>Upload widget is only available when the cell has been executed '
+                     'in the current browser session.</output>'))
+        files = self.chosen.pop(0) if self.chosen else {}
+        for name, data in files.items():
+            print(f"Saving {name} to {name}")
+            with open(name, "ab") as saved:
+                saved.write(data)
+        return dict(files)
+
+
+@pytest.fixture
+def colab(monkeypatch, tmp_path):
+    stand_in = StandInColab()
+    for name, module in stand_in.modules.items():
+        if name != "google" or name not in sys.modules:
+            monkeypatch.setitem(sys.modules, name, module)
+    monkeypatch.chdir(tmp_path)  # where Colab's uploader saves its copies (/content on Colab)
+    return stand_in
+
+
+def test_on_colab_photos_come_through_colabs_own_uploader(kernel, model, colab, tmp_path):
+    from helpers.inference import predict_image
+
+    big = photo_bytes((3000, 2000))  # far past the ~1 MB the stock button drops on Colab
+    colab.chosen = [{"IMG_0003.jpg": big, "notes.txt": b"not a photo"}]
+    classifier, created = kernel.make(
+        "PhotoClassifier(model, classes, ImageTransform(150))", PhotoClassifier=PhotoClassifier,
+        model=model, classes=CLASSES, ImageTransform=ImageTransform)
+    assert classifier.route == "colab" and colab.calls == 1
+    outputs = [m for m in created if m["msg_type"] in ("display_data", "stream")]
+    assert "input type=\"file\"" in outputs[0]["content"]["data"]["text/html"]  # Colab's chooser
+    chart, line = classifier.results.children
+    assert isinstance(chart, ipywidgets.Image) and "✗ notes.txt: this file is not an image" in (
+        line.value)
+    assert classifier.answers["IMG_0003.jpg"] == predict_image(model, big, CLASSES,
+                                                               ImageTransform(150))
+    bundle = assert_displays(kernel, classifier, created, still="text/html")
+    assert "Upload widget: run the notebook" in bundle["text/html"]
+    assert not colab.widget_manager_enabled  # stock widgets only: Colab draws them as they are
+    for message in created:  # no uploaded bytes in any output or widget state
+        assert base64.b64encode(big[:300])[:400].decode() not in str(message["content"])
+        assert all(bytes(b) != big for b in message.get("buffers", []))
+        if message["msg_type"] in ("comm_open", "comm_msg"):
+            assert no_bytes_in(message["content"]["data"].get("state", {}))
+    assert (tmp_path / "IMG_0003.jpg").read_bytes() == big  # Colab's own copy, as documented
+
+    colab.chosen = [{"empty.jpg": b""}]
+    classifier.classify_from_colab()  # more photos, from a later cell
+    (empty,) = classifier.results.children
+    assert "✗ empty.jpg: the upload arrived empty (0 bytes)" in empty.value
+    assert "choose it again" in empty.value and "helpers.predict_image" in empty.value
+    classifier.classify_from_colab()  # the learner cancels
+    (cancelled,) = classifier.results.children
+    assert "none was chosen" in cancelled.value and "Run this cell again" in cancelled.value
+    assert colab.calls == 3
