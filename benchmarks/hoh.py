@@ -22,7 +22,7 @@ from torchvision import datasets, transforms
 
 import helpers
 from benchmarks.common import parse_args, race, report, twin_paths
-from helpers.data import find_split
+from helpers.datasets import find_split
 from helpers.models import HorsesHumansCNN
 
 TARGET = 0.88  # the chapter's validation accuracy

@@ -25,8 +25,8 @@ from torchvision import datasets, transforms
 
 import helpers
 from benchmarks.common import parse_args, race, report, twin_paths
-from helpers.augment import chapter_augmentation
-from helpers.data import find_split
+from helpers.augment import BatchAugment
+from helpers.datasets import find_split
 from helpers.models import RPSNet
 
 TARGET = 0.95  # issue 9's bar for the from-scratch model on the test hands
@@ -51,7 +51,7 @@ def main() -> None:
             transforms.ToTensor(), transforms.Normalize([0.5] * 3, [0.5] * 3)])),
         batch_size=32, shuffle=True)
     fast_loader = helpers.InMemoryLoader(train, batch_size=32, shuffle=True,
-                                         augment=chapter_augmentation(**AUGMENT))
+                                         augment=BatchAugment(**AUGMENT))
     paths = twin_paths(RPSNet, plain_loader, fast_loader,
                        helpers.InMemoryLoader(test, batch_size=128), device, decode_seconds,
                        seed=42)

@@ -33,7 +33,7 @@ from torchvision import datasets, transforms
 
 import helpers
 from benchmarks.common import TrainingPath, parse_args, plain_epoch, race, report
-from helpers.data import find_split
+from helpers.datasets import find_split
 from helpers.precision import choose_precision
 from helpers.training import evaluate, make_optimizer, train_one_epoch
 from helpers.transfer import TensorLoader, extract_features, preprocessing_for, pretrained_transfer
