@@ -11,9 +11,9 @@ from helpers.checks import ANSWERS
 @pytest.mark.parametrize("question", sorted(ANSWERS))
 def test_each_self_check_knows_right_from_wrong(question, capsys):
     expected, hint = ANSWERS[question]
-    assert helpers.check(question, expected)
+    helpers.check(question, expected)
     assert capsys.readouterr().out.startswith(f"✓ {question}")
-    assert not helpers.check(question, None)
+    helpers.check(question, None)
     printed = capsys.readouterr().out
     assert printed.startswith(f"✗ {question}: not yet. Hint:") and f"{expected:,}" not in printed
     assert str(expected) not in hint

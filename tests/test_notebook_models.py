@@ -19,6 +19,8 @@ REPO = Path(__file__).resolve().parents[1]
 WRITTEN_OUT = [
     ("02_fashion_mnist_cnn.ipynb", "FashionDense", (1, 28, 28)),
     ("02_fashion_mnist_cnn.ipynb", "FashionCNN", (1, 28, 28)),
+    # 03: HorsesHumansCNN
+    # 06: RPSNet
 ]
 
 
