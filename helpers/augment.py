@@ -197,3 +197,29 @@ def per_image_augmentation(degrees: float = 20, shift: float = 0.2, zoom: float 
         steps.append(v2.ColorJitter(brightness=colour, contrast=colour, saturation=colour,
                                     hue=colour / 6))
     return PerImage(v2.Compose(steps))
+
+
+def paste_on_background(images: torch.Tensor, photo: torch.Tensor, seed: int = 0,
+                        white: int = 200) -> torch.Tensor:
+    """Copies of uint8 images [N, 3, H, W] shot on white, their white pixels replaced by a
+    random H x W patch of ``photo`` ([H', W'] grey or [3, H', W'] colour, uint8) each.
+
+    A pixel counts as background when every channel is above ``white``. Notebooks 06 and 09
+    use it to show what a model trained on white backgrounds does with a busy one.
+    """
+    if images.dtype != torch.uint8 or images.ndim != 4 or images.shape[1] != 3:
+        raise ValueError(f"paste_on_background needs uint8 colour images [N, 3, H, W], not "
+                         f"{images.dtype} {tuple(images.shape)}.")
+    photo = (photo if photo.ndim == 3 else photo.unsqueeze(0)).expand(3, -1, -1).to(images)
+    height, width = images.shape[-2:]
+    if photo.shape[-2] < height or photo.shape[-1] < width:
+        raise ValueError(f"The background photo ({tuple(photo.shape[-2:])}) is smaller than "
+                         f"the images ({height}, {width}).")
+    generator = torch.Generator().manual_seed(seed)
+    result = images.clone()
+    for image in result:
+        top = int(torch.randint(0, photo.shape[-2] - height + 1, (), generator=generator))
+        left = int(torch.randint(0, photo.shape[-1] - width + 1, (), generator=generator))
+        background = (image.min(dim=0).values > white).expand(3, -1, -1)
+        image[background] = photo[:, top:top + height, left:left + width][background]
+    return result

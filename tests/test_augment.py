@@ -3,6 +3,7 @@ batched version (BatchAugment) against torchvision's v2 transforms applied image
 
 from __future__ import annotations
 
+import pytest
 import torch
 import torch.nn.functional as F
 from torchvision.transforms import v2
@@ -303,3 +304,20 @@ def test_everything_stays_on_the_batchs_device():
         on_gpu = augment.apply(batch.cuda(), {k: v.cuda() for k, v in params.items()})
         assert on_gpu.is_cuda
         assert (on_gpu.cpu().float() - augment.apply(batch, params).float()).abs().max() <= 1
+
+
+def test_paste_on_background_replaces_only_the_white_pixels():
+    from helpers.augment import paste_on_background
+
+    images = torch.full((2, 3, 8, 8), 255, dtype=torch.uint8)
+    images[:, :, 2:6, 2:6] = 40  # the "hand"
+    photo = torch.arange(20 * 20, dtype=torch.int64).remainder(200).to(torch.uint8).view(20, 20)
+    pasted = paste_on_background(images, photo, seed=1)
+    assert torch.equal(pasted[:, :, 2:6, 2:6], images[:, :, 2:6, 2:6])  # the hand is kept
+    assert (pasted[:, :, :2] < 200).all()  # the white is gone, replaced by the photo
+    assert torch.equal(images[0, 0, 0], torch.full((8,), 255, dtype=torch.uint8))  # a copy
+    assert torch.equal(pasted, paste_on_background(images, photo, seed=1))  # seeded
+    with pytest.raises(ValueError, match="smaller than the images"):
+        paste_on_background(images, photo[:4, :4])
+    with pytest.raises(ValueError, match=r"uint8 colour images \[N, 3, H, W\]"):
+        paste_on_background(images.float(), photo)
