@@ -16,10 +16,20 @@ ANSWERS: dict[str, tuple[object, str]] = {
     "02.6": (101_770, "Two Linear layers: 784 x 128 weights + 128 biases, then 128 x 10 "
                       "weights + 10 biases."),
     # 03 · Horses or Humans
+    "03.2a": (37, "Three halvings, each rounding down: 300 -> 150 -> ? -> ?. Stop after the "
+                  "third block."),
+    "03.2b": (44_859_904, "64 maps of (your side) x (your side) features, times 512 weights "
+                          "each, plus 512 biases."),
+    "03.3": (4.6052, "One image's loss is -ln(p), p the probability given to its true "
+                     "class; math.log is the natural logarithm. Give 3 decimals."),
     # 04 · Image augmentation
     # 05 · Transfer learning
     # 06 · Rock, Paper, Scissors
     # 07 · Dropout
+    "07.1": (4 / 3, "The survivors are scaled so that the expected value stays the same: "
+                    "divide by the share of units that survive. Give 3 decimals."),
+    "07.3": (10_617_344 / 10_641_441, "Divide the first dense layer's parameters (notebook "
+                                      "03's summary) by the total; a fraction between 0 and 1."),
     # 08 · Class imbalance
     # 09 · Where the network looks
 }

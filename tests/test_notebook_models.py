@@ -13,13 +13,14 @@ import torch
 from torch import nn
 
 import helpers.models
+from helpers.transfer import make_head
 
 REPO = Path(__file__).resolve().parents[1]
 # (notebook, class written out in it, input shape of one image)
 WRITTEN_OUT = [
     ("02_fashion_mnist_cnn.ipynb", "FashionDense", (1, 28, 28)),
     ("02_fashion_mnist_cnn.ipynb", "FashionCNN", (1, 28, 28)),
-    # 03: HorsesHumansCNN
+    ("03_horses_or_humans.ipynb", "HorsesHumansCNN", (3, 150, 150)),
     # 06: RPSNet
 ]
 
@@ -42,9 +43,8 @@ def structure(model: nn.Module) -> list[tuple[str, str]]:
              or type(module).__name__) for name, module in model.named_modules()]
 
 
-@pytest.mark.parametrize("notebook, name, shape", WRITTEN_OUT, ids=lambda v: str(v))
-def test_the_notebook_class_is_the_helpers_class(notebook, name, shape):
-    written, packaged = class_from_notebook(notebook, name)(), getattr(helpers.models, name)()
+def assert_same_network(written: nn.Module, packaged: nn.Module, shape: tuple[int, ...]) -> None:
+    """Same layers, parameter count, state-dict keys and shapes, and outputs for equal weights."""
     assert structure(written) == structure(packaged)
     assert sum(p.numel() for p in written.parameters()) == \
         sum(p.numel() for p in packaged.parameters())
@@ -53,6 +53,25 @@ def test_the_notebook_class_is_the_helpers_class(notebook, name, shape):
     written.load_state_dict(packaged.state_dict())  # same weights: same answers
     images = torch.randn(4, *shape, generator=torch.Generator().manual_seed(0))
     torch.testing.assert_close(written.eval()(images), packaged.eval()(images), rtol=0, atol=0)
+
+
+@pytest.mark.parametrize("notebook, name, shape", WRITTEN_OUT, ids=lambda v: str(v))
+def test_the_notebook_class_is_the_helpers_class(notebook, name, shape):
+    assert_same_network(class_from_notebook(notebook, name)(), getattr(helpers.models, name)(),
+                        shape)
+
+
+def test_notebook_07s_chapter_head_is_make_head():
+    """07 writes out the chapter's Rock-Paper-Scissors head with dropout, then trains the heads
+    that helpers.transfer.make_head builds: they must be the same network."""
+    cells = json.loads((REPO / "notebooks" / "07_dropout.ipynb").read_text(encoding="utf-8"))
+    sources = ["".join(cell["source"]) for cell in cells["cells"] if cell["cell_type"] == "code"]
+    defining = [source for source in sources if "chapter_head = nn.Sequential(" in source]
+    assert len(defining) == 1, "07 should write out chapter_head in exactly one cell"
+    namespace = {"nn": nn, "torch": torch, "make_head": make_head, "print": lambda *_: None,
+                 "features": {"training": torch.zeros(1, 1280)}}
+    exec(compile(defining[0], "07_dropout.ipynb:chapter_head", "exec"), namespace)
+    assert_same_network(namespace["chapter_head"], make_head(1280, 3, dropout=0.5), (1280,))
 
 
 def test_a_changed_layer_is_caught():
