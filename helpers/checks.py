@@ -8,6 +8,13 @@ import math
 # question -> (the answer, a hint that points the way without giving it)
 ANSWERS: dict[str, tuple[object, str]] = {
     # 01 · Convolutions and pooling
+    "01.1": (192, "Only one product changes: the centre weight times the centre pixel. By how "
+                  "much does that product grow?"),
+    "01.2": ((13, 13), "No padding: n - k + 1 positions each way; then 2x2 pooling halves "
+                       "each side."),
+    "01.5": (448, "Each filter has 3 x 3 weights for each input channel, plus one bias; "
+                  "there are 16 filters."),
+    "01.6": (74, "floor((n - kernel) / stride) + 1 with n = 150, kernel 3, stride 2."),
     # 02 · Fashion-MNIST
     "02.1": (12, "A 3x3 filter without padding needs a full 3x3 patch: how many positions "
                  "fit across 14 pixels? (n - k + 1)"),
@@ -35,6 +42,8 @@ def check(question: str, answer: object) -> None:
     expected, hint = ANSWERS[question]
     if isinstance(expected, float) and isinstance(answer, (int, float)):
         right = math.isclose(answer, expected, rel_tol=1e-3)
+    elif isinstance(expected, tuple) and isinstance(answer, (tuple, list)):  # a shape
+        right = tuple(answer) == expected
     else:
         right = answer == expected
     print(f"✓ {question}: right." if right else f"✗ {question}: not yet. Hint: {hint}")
