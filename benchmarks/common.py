@@ -1,10 +1,26 @@
-"""What every benchmark shares: the chapter's plain training loop, a timer, a race to a target
-accuracy, and the report (ratios against the plain loop, not absolute times alone).
+"""What every benchmark shares: three ways of training one model, a race between them, and the
+report, which splits the helpers' gain into what keeping the data in memory is worth and what
+the model-side settings are worth.
 
-A benchmark script builds, for each *path* (``plain`` and ``helpers``), a model, a loader, an
-optimizer and an epoch function, then calls :func:`race`. Both paths train the same model on
-the same images with the same batch size; only the way the data and the loop are written
-differs.
+A benchmark script builds the three *paths* below for one notebook's model and calls
+:func:`race`. All three train the same model from the same initial weights on the same images,
+with the same batch size, loss and learning rate, and are evaluated the same way:
+
+* ``plain``    - the chapter's data pipeline (a torchvision dataset or ``ImageFolder``, per-item
+                 transforms, a ``DataLoader`` without workers) and the chapter's loop
+                 (:func:`plain_epoch`: plain Adam, the default memory layout, fp32,
+                 ``loss.item()`` read after every batch).
+* ``settings`` - the same data pipeline, the same loader object, with the helpers' model side:
+                 ``helpers.train_one_epoch`` (no per-batch read of the loss), fused Adam
+                 (``make_optimizer``), channels-last weights and batches, the device's precision
+                 (fp32 on a CPU; bf16 or fp16 autocast on a GPU).
+* ``helpers``  - what the notebooks run: the same model side, the images decoded once and kept
+                 in memory (``InMemoryLoader``, batches normalised, and augmented, where they
+                 live).
+
+So ``settings / plain`` is what the model-side settings are worth, ``helpers / settings`` what
+keeping the data in memory is worth, and ``helpers / plain`` both together. Each script's
+docstring says what else, if anything, differs between its paths.
 """
 
 from __future__ import annotations
@@ -24,13 +40,20 @@ import helpers
 from helpers.precision import choose_precision
 from helpers.training import evaluate, make_optimizer, train_one_epoch
 
+PATHS = ("plain", "settings", "helpers")
+SPLIT = {  # ratio name: (faster path, slower path)
+    "model-side settings": ("settings", "plain"),
+    "data in memory": ("helpers", "settings"),
+    "together": ("helpers", "plain"),
+}
+
 
 def plain_epoch(model: nn.Module, loader: Iterable, loss_fn: nn.Module,
-                optimizer: torch.optim.Optimizer, device: torch.device,
-                one_logit: bool = False) -> None:
-    """The chapter's loop: batches from a DataLoader, ``loss.item()`` read after every batch.
+                optimizer: torch.optim.Optimizer, device: torch.device) -> None:
+    """The chapter's loop: each batch moved to the device, ``loss.item()`` read after it.
 
-    ``one_logit``: a sigmoid output with BCELoss, as the chapter writes a binary classifier.
+    A one-logit model's output is squeezed to [N] for ``BCEWithLogitsLoss``, as the helpers'
+    loop does, so both compute the same loss.
     """
     model.train()
     running_loss = 0.0
@@ -38,8 +61,8 @@ def plain_epoch(model: nn.Module, loader: Iterable, loss_fn: nn.Module,
         images, labels = images.to(device), labels.to(device)
         optimizer.zero_grad()
         outputs = model(images)
-        if one_logit:
-            loss = loss_fn(torch.sigmoid(outputs).view(-1), labels.float())
+        if outputs.shape[-1] == 1:
+            loss = loss_fn(outputs.squeeze(-1), labels.float())
         else:
             loss = loss_fn(outputs, labels)
         loss.backward()
@@ -72,50 +95,66 @@ class TrainingPath:
     seconds: list[float] = field(default_factory=list)  # training time of each epoch
     images: int = 0
     accuracies: list[float] = field(default_factory=list)
+    model: nn.Module | None = None  # the model it trains, for the tests
 
 
 def parse_args(doc: str, max_epochs: int) -> argparse.Namespace:
     """The options every benchmark takes."""
     parser = argparse.ArgumentParser(description=doc.splitlines()[0])
     parser.add_argument("--max-epochs", type=int, default=max_epochs)
-    parser.add_argument("--max-batches", type=int, default=-1, help="cut epochs short (smoke test)")
+    parser.add_argument("--max-batches", type=int, default=-1,
+                        help="cut epochs short (a smoke test, or speed only)")
     parser.add_argument("--json", type=Path, help="also write the results here")
     return parser.parse_args()
 
 
-def twin_paths(make_model: Callable[[], nn.Module], plain_loader: Iterable,
-               fast_loader: Iterable, eval_loader: Iterable, device: torch.device,
-               setup_seconds: float, loss_fn: nn.Module | None = None,
-               one_logit: bool = False, seed: int = 0) -> dict[str, TrainingPath]:
-    """Two copies of one freshly built model, with the same initial weights: one trained by the
-    chapter's plain loop (plain Adam, fp32), one by ``helpers`` (channels-last, fused Adam, the
-    device's precision from ``helpers.precision``).
+def plain_path(model: nn.Module, loader: Iterable, loss_fn: nn.Module, device: torch.device,
+               accuracy: Callable[[], float], parameters=None) -> TrainingPath:
+    """The chapter's loop over ``model`` (plain Adam over ``parameters``, default: all)."""
+    optimizer = torch.optim.Adam(model.parameters() if parameters is None else parameters,
+                                 lr=1e-3)
+    return TrainingPath(lambda batches: plain_epoch(model, batches, loss_fn, optimizer, device),
+                        loader, accuracy, model=model)
 
-    ``one_logit``: the plain loop uses sigmoid + BCELoss, helpers BCEWithLogitsLoss.
+
+def helpers_side(model: nn.Module, loader: Iterable, loss_fn: nn.Module, device: torch.device,
+                 accuracy: Callable[[], float], setup_seconds: float = 0.0) -> TrainingPath:
+    """The helpers' model side over ``model``: channels-last weights, fused Adam,
+    ``train_one_epoch`` in the device's precision (one GradScaler kept across epochs, as
+    ``fit`` keeps it; it does something only in fp16)."""
+    model.to(memory_format=torch.channels_last)
+    optimizer = make_optimizer(model, lr=1e-3)
+    scaler = choose_precision(device).scaler()
+    return TrainingPath(
+        lambda batches: train_one_epoch(model, batches, loss_fn, optimizer, device, scaler),
+        loader, accuracy, setup_seconds=setup_seconds, model=model)
+
+
+def three_paths(make_model: Callable[[], nn.Module], chapter_loader: Iterable,
+                memory_loader: Iterable, eval_loader: Iterable, device: torch.device,
+                setup_seconds: float, loss_fn: nn.Module, seed: int = 0
+                ) -> dict[str, TrainingPath]:
+    """Three copies of one freshly built model, with the same initial weights, one per path.
+
+    ``chapter_loader`` (the chapter's data pipeline) serves both ``plain`` and ``settings``;
+    ``memory_loader`` serves ``helpers``, whose ``setup_seconds`` (decoding the images once)
+    count in its time to the target.
     """
     helpers.seed_everything(seed)
-    plain_model = make_model().to(device)
-    fast_model = make_model().to(device)
-    fast_model.load_state_dict(plain_model.state_dict())
-    fast_model.to(memory_format=torch.channels_last)
-    plain_opt = torch.optim.Adam(plain_model.parameters(), lr=1e-3)
-    fast_opt = make_optimizer(fast_model, lr=1e-3)
-    fast_scaler = choose_precision(device).scaler()  # on for fp16 only (a T4), kept across epochs
-    loss_fn = loss_fn or (nn.BCEWithLogitsLoss() if one_logit else nn.CrossEntropyLoss())
-    plain_loss = nn.BCELoss() if one_logit else loss_fn
+    models = {name: make_model().to(device) for name in PATHS}
+    for name in PATHS[1:]:
+        models[name].load_state_dict(models["plain"].state_dict())
 
     def accuracy_of(model: nn.Module) -> Callable[[], float]:
         return lambda: evaluate(model, eval_loader, loss_fn, device)[1]
 
     return {
-        "plain": TrainingPath(
-            lambda loader: plain_epoch(plain_model, loader, plain_loss, plain_opt, device,
-                                       one_logit),
-            plain_loader, accuracy_of(plain_model)),
-        "helpers": TrainingPath(
-            lambda loader: train_one_epoch(fast_model, loader, loss_fn, fast_opt, device,
-                                           fast_scaler),
-            fast_loader, accuracy_of(fast_model), setup_seconds=setup_seconds),
+        "plain": plain_path(models["plain"], chapter_loader, loss_fn, device,
+                            accuracy_of(models["plain"])),
+        "settings": helpers_side(models["settings"], chapter_loader, loss_fn, device,
+                                 accuracy_of(models["settings"])),
+        "helpers": helpers_side(models["helpers"], memory_loader, loss_fn, device,
+                                accuracy_of(models["helpers"]), setup_seconds),
     }
 
 
@@ -126,19 +165,25 @@ def _sync(device: torch.device) -> None:
 
 def race(paths: dict[str, TrainingPath], device: torch.device, target: float | None,
          max_epochs: int, max_batches: int = -1) -> dict:
-    """Train every path epoch by epoch, alternating between them (so that drift in the
-    machine's speed hits all), until each reaches ``target`` accuracy or ``max_epochs``.
+    """Train every path epoch by epoch, in rounds, until each reaches ``target`` accuracy or
+    ``max_epochs``. Each round starts with the next path in turn (plain, settings, helpers;
+    then settings, helpers, plain; ...), so that neither drift in the machine's speed nor going
+    first favours one path.
 
     Only training is timed; evaluation after each epoch is not. ``target=None`` measures
-    speed only (no evaluation). Returns the results as a dict.
+    speed only (no evaluation). Returns the results as a dict, and the order of each round.
     """
+    names = list(paths)
     for path in paths.values():  # warm-up (kernel selection, caches), not timed
         path.epoch(Counted(path.loader, 2))
     done: set[str] = set()
-    for _ in range(max_epochs):
-        for name, path in paths.items():
-            if name in done:
-                continue
+    rounds = []
+    for epoch in range(max_epochs):
+        turn = epoch % len(names)
+        order = [name for name in names[turn:] + names[:turn] if name not in done]
+        rounds.append(order)
+        for name in order:
+            path = paths[name]
             counted = Counted(path.loader, max_batches)
             _sync(device)
             start = time.perf_counter()
@@ -159,13 +204,20 @@ def race(paths: dict[str, TrainingPath], device: torch.device, target: float | N
         results[name] = {
             "images_per_second": path.images / sum(path.seconds),
             "seconds_per_epoch": sum(path.seconds) / len(path.seconds),
+            "seconds_by_epoch": path.seconds,
             "setup_seconds": path.setup_seconds,
             "accuracy_by_epoch": [round(a, 4) for a in path.accuracies],
             "epochs_to_target": None if reached is None else reached + 1,
             "seconds_to_target": None if reached is None else
             path.setup_seconds + sum(path.seconds[:reached + 1]),
         }
-    return results
+    return {"results": results, "rounds": rounds}
+
+
+def split(results: dict) -> dict[str, float]:
+    """The speed ratios: model-side settings, data in memory, and both together."""
+    speed = {name: row["images_per_second"] for name, row in results.items()}
+    return {ratio: speed[fast] / speed[slow] for ratio, (fast, slow) in SPLIT.items()}
 
 
 def machine(device: torch.device) -> str:
@@ -181,12 +233,14 @@ def machine(device: torch.device) -> str:
     return f"{name}, {torch.get_num_threads()} threads"
 
 
-def report(title: str, results: dict, device: torch.device, target: float | None,
+def report(title: str, race_result: dict, device: torch.device, target: float | None,
            json_path: Path | None = None, extra: dict | None = None) -> None:
-    """Print the table (every path against the plain loop) and optionally write JSON."""
+    """Print the table (every path against the plain loop) and the split; optionally write
+    everything as JSON."""
+    results = race_result["results"]
     base = results["plain"]
     print(f"\n{title}\n{device.type}: {machine(device)} · torch {torch.__version__} · "
-          f"{time.strftime('%Y-%m-%d')}")
+          f"precision {choose_precision(device).name} · {time.strftime('%Y-%m-%d')}")
     goal = "epochs to " + (format(target, ".0%") if target is not None else "target")
     print(f"{'path':<10} {'images/s':>9} {'ratio':>6} {'s/epoch':>8} "
           f"{goal:>15} {'s to target':>12} {'ratio':>6}")
@@ -201,9 +255,13 @@ def report(title: str, results: dict, device: torch.device, target: float | None
               f"{(f'{to_target:.0f}' if to_target else '-'):>12} {speedup}")
         print(f"{'':<10} accuracy by epoch: {row['accuracy_by_epoch']}"
               + (f" · one-time setup {row['setup_seconds']:.1f} s" if row["setup_seconds"] else ""))
+    ratios = split(results)
+    print("speed ratios: " + ", ".join(f"{name} {value:.2f}x" for name, value in ratios.items()))
+    print("order of each round: " + "; ".join(", ".join(order) for order in race_result["rounds"]))
     if json_path:
         json_path.parent.mkdir(parents=True, exist_ok=True)
         json_path.write_text(json.dumps({
             "title": title, "device": device.type, "machine": machine(device),
-            "torch": torch.__version__, "date": time.strftime("%Y-%m-%d"), "target": target,
-            "results": results, **(extra or {})}, indent=2))
+            "torch": torch.__version__, "precision": choose_precision(device).name,
+            "date": time.strftime("%Y-%m-%d"), "target": target, "results": results,
+            "ratios": ratios, "rounds": race_result["rounds"], **(extra or {})}, indent=2))

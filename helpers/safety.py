@@ -100,9 +100,18 @@ def check_first_batch(model: nn.Module, images: torch.Tensor, labels: torch.Tens
     """
     was_training = model.training
     model.eval()
-    with torch.no_grad(), choose_precision(images.device).autocast():
-        outputs = model(images)
-    model.train(was_training)
+    try:
+        with torch.no_grad(), choose_precision(images.device).autocast():
+            outputs = model(images)
+    except RuntimeError as error:  # the wrong size or channels: PyTorch names a matrix shape
+        raise TrainingError(
+            f"{type(model).__name__} cannot take the first batch's images, "
+            f"{list(images.shape[1:])} (channels, height, width): "
+            f"{str(error).splitlines()[0]}. Give the loader images of the size and channels the "
+            f"model was built for (the size given to load_image_folder or load_horses_or_humans, "
+            f"for example).") from None
+    finally:
+        model.train(was_training)
     check_batch(images, outputs, labels, loss_fn)
     return outputs.shape[-1]
 

@@ -266,9 +266,20 @@ def test_labels_outside_the_model_in_a_later_batch_are_refused():
         fit(linear(1), batches, batches[:2], epochs=1, loss_fn=nn.BCEWithLogitsLoss(),
             verbose=False)
     batches = small_problem(classes=3)
-    batches[2][1][3] = 7  # and a label 7 for a three-output model: the loss itself refuses it
-    with pytest.raises(IndexError, match="Target 7 is out of bounds"):
+    batches[2][1][3] = 7  # and a label 7 for a three-output model, which the loss cannot take
+    with pytest.raises(helpers.TrainingError, match="labels of one batch go from 0 to 7, but a "
+                                                    "model with 3 outputs can only learn labels "
+                                                    "0 to 2. Give the model 8 outputs"):
         fit(linear(3), batches, batches[:2], epochs=1, verbose=False)
+
+
+def test_images_of_a_size_the_model_was_not_built_for_are_named():
+    model, loader = HorsesHumansCNN(), [(torch.zeros(2, 3, 64, 64), torch.tensor([0, 1]))]
+    with pytest.raises(helpers.TrainingError, match=r"HorsesHumansCNN cannot take the first "
+                                                    r"batch's images, \[3, 64, 64\] .*Give the "
+                                                    r"loader images of the size and channels"):
+        fit(model, loader, loader, epochs=1, loss_fn=nn.BCEWithLogitsLoss(), verbose=False)
+    assert model.training is False  # left in eval mode, as fit leaves every model
 
 
 def test_an_empty_loader_is_refused():
