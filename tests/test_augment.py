@@ -48,7 +48,6 @@ def test_batch_augment_keeps_shape_and_dtype_and_changes_pixels():
     torch.manual_seed(0)
     augment = BatchAugment()
     out = augment(batch)
-    assert isinstance(augment, BatchAugment)
     assert out.shape == batch.shape and out.dtype == torch.uint8
     assert not torch.equal(out, batch)
     assert repr(augment) == ("BatchAugment(degrees=20, shift=0.2, zoom=0.2, shear=20, "

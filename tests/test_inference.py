@@ -411,8 +411,11 @@ def test_load_model_accepts_string_configuration_values(tmp_path, monkeypatch):
     assert reloaded.config == {"base": "tiny", "num_classes": 3} and names == list("abc")
 
 
-@pytest.mark.skipif(torch.cuda.is_available(), reason="checks a machine without a GPU")
-def test_loading_onto_a_gpu_that_is_not_there_says_what_to_use(tmp_path, model):
+@pytest.mark.parametrize("device, missing", [("cuda", "no CUDA GPU"), ("mps", "no Apple MPS")])
+def test_loading_onto_a_device_that_is_not_there_says_what_to_use(tmp_path, model, monkeypatch,
+                                                                  device, missing):
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)  # as on a laptop
+    monkeypatch.setattr(torch.backends.mps, "is_available", lambda: False)
     path = save_model(tmp_path / "hoh.pt", model, CLASSES, ImageTransform(150))
-    with pytest.raises(ValueError, match="device='cuda'.*no CUDA GPU.*Use device='cpu'"):
-        load_model(path, device="cuda")
+    with pytest.raises(ValueError, match=f"device='{device}'.*{missing}.*Use device='cpu'"):
+        load_model(path, device=device)
