@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import warnings
 from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 
 import torch
 from torch import nn
@@ -101,19 +102,29 @@ def check_first_batch(model: nn.Module, images: torch.Tensor, labels: torch.Tens
     was_training = model.training
     model.eval()
     try:
-        with torch.no_grad(), choose_precision(images.device).autocast():
+        with torch.no_grad(), choose_precision(images.device).autocast(), \
+                images_it_takes(model, images):
             outputs = model(images)
-    except RuntimeError as error:  # the wrong size or channels: PyTorch names a matrix shape
-        raise TrainingError(
-            f"{type(model).__name__} cannot take the first batch's images, "
-            f"{list(images.shape[1:])} (channels, height, width): "
-            f"{str(error).splitlines()[0]}. Give the loader images of the size and channels the "
-            f"model was built for (the size given to load_image_folder or load_horses_or_humans, "
-            f"for example).") from None
     finally:
         model.train(was_training)
     check_batch(images, outputs, labels, loss_fn)
     return outputs.shape[-1]
+
+
+@contextmanager
+def images_it_takes(model: nn.Module, images: torch.Tensor) -> Iterator[None]:
+    """Turn PyTorch's error for images a model cannot take (another size, another number of
+    channels: it names two matrix shapes) into a TrainingError that says what to change."""
+    try:
+        yield
+    except torch.OutOfMemoryError:
+        raise
+    except RuntimeError as error:
+        raise TrainingError(
+            f"{type(model).__name__} cannot take these images, {list(images.shape[1:])} "
+            f"(channels, height, width): {str(error).splitlines()[0]}. Give it images of the "
+            f"size and channels it was built for (the size given to load_image_folder, "
+            f"load_horses_or_humans or ImageTransform, for example).") from None
 
 
 def checked_batches(loader: Iterable, model: nn.Module, loss_fn: nn.Module,

@@ -139,6 +139,12 @@ def test_wrong_number_of_class_names_is_refused(photo_path):
                               photo_path, CLASSES, ImageTransform(32))
 
 
+def test_a_transform_of_another_size_than_the_model_takes_is_named(model, photo_path):
+    with pytest.raises(helpers.TrainingError, match=r"HorsesHumansCNN cannot take these images, "
+                                                    r"\[3, 64, 64\].*Give it images of the size"):
+        helpers.predict_image(model, photo_path, CLASSES, ImageTransform(64))
+
+
 def test_topk_limits_a_many_class_answer(photo_path):
     model = torch.nn.Sequential(torch.nn.AdaptiveAvgPool2d(4), torch.nn.Flatten(),
                                 torch.nn.Linear(48, 5))

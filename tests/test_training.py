@@ -275,11 +275,14 @@ def test_labels_outside_the_model_in_a_later_batch_are_refused():
 
 def test_images_of_a_size_the_model_was_not_built_for_are_named():
     model, loader = HorsesHumansCNN(), [(torch.zeros(2, 3, 64, 64), torch.tensor([0, 1]))]
-    with pytest.raises(helpers.TrainingError, match=r"HorsesHumansCNN cannot take the first "
-                                                    r"batch's images, \[3, 64, 64\] .*Give the "
-                                                    r"loader images of the size and channels"):
+    message = (r"HorsesHumansCNN cannot take these images, \[3, 64, 64\] \(channels, height, "
+               r"width\): mat1 and mat2 shapes cannot be multiplied .*Give it images of the size "
+               r"and channels it was built for")
+    with pytest.raises(helpers.TrainingError, match=message):
         fit(model, loader, loader, epochs=1, loss_fn=nn.BCEWithLogitsLoss(), verbose=False)
     assert model.training is False  # left in eval mode, as fit leaves every model
+    with pytest.raises(helpers.TrainingError, match=message):
+        predict(model, loader)
 
 
 def test_an_empty_loader_is_refused():
