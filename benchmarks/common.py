@@ -28,6 +28,7 @@ from __future__ import annotations
 import argparse
 import json
 import platform
+import statistics
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
@@ -171,7 +172,10 @@ def race(paths: dict[str, TrainingPath], device: torch.device, target: float | N
     first favours one path.
 
     Only training is timed; evaluation after each epoch is not. ``target=None`` measures
-    speed only (no evaluation). Returns the results as a dict, and the order of each round.
+    speed only (no evaluation). A path's speed is that of its median epoch (every epoch holds
+    the same images), so that a burst of other work on a shared machine during one epoch does
+    not decide it; the mean over all its epochs is kept too. Returns the results as a dict, and
+    the order of each round.
     """
     names = list(paths)
     for path in paths.values():  # warm-up (kernel selection, caches), not timed
@@ -202,8 +206,9 @@ def race(paths: dict[str, TrainingPath], device: torch.device, target: float | N
         reached = next((i for i, a in enumerate(path.accuracies) if a >= target), None) \
             if target is not None else None
         results[name] = {
-            "images_per_second": path.images / sum(path.seconds),
-            "seconds_per_epoch": sum(path.seconds) / len(path.seconds),
+            "images_per_second": path.images / len(path.seconds) / statistics.median(path.seconds),
+            "images_per_second_mean": path.images / sum(path.seconds),
+            "seconds_per_epoch": statistics.median(path.seconds),
             "seconds_by_epoch": path.seconds,
             "setup_seconds": path.setup_seconds,
             "accuracy_by_epoch": [round(a, 4) for a in path.accuracies],
@@ -242,6 +247,7 @@ def report(title: str, race_result: dict, device: torch.device, target: float | 
     print(f"\n{title}\n{device.type}: {machine(device)} · torch {torch.__version__} · "
           f"precision {choose_precision(device).name} · {time.strftime('%Y-%m-%d')}")
     goal = "epochs to " + (format(target, ".0%") if target is not None else "target")
+    print("images/s and s/epoch: the median epoch's")
     print(f"{'path':<10} {'images/s':>9} {'ratio':>6} {'s/epoch':>8} "
           f"{goal:>15} {'s to target':>12} {'ratio':>6}")
     for name, row in results.items():
