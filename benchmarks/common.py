@@ -28,9 +28,9 @@ from __future__ import annotations
 import argparse
 import json
 import platform
-import statistics
+import threading
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -94,7 +94,7 @@ class TrainingPath:
     accuracy: Callable[[], float]
     setup_seconds: float = 0.0  # one-time work this path needs (decoding, cached features)
     seconds: list[float] = field(default_factory=list)  # training time of each epoch
-    images: int = 0
+    images: list[int] = field(default_factory=list)  # images trained on in each epoch
     accuracies: list[float] = field(default_factory=list)
     model: nn.Module | None = None  # the model it trains, for the tests
 
@@ -164,18 +164,90 @@ def _sync(device: torch.device) -> None:
         torch.cuda.synchronize()
 
 
+class Turns:
+    """Run one epoch of several paths at once, in turns: a path trains for about
+    ``turn_seconds``, hands over at the end of a batch, and waits for its next turn. Only one
+    path runs at any moment, and each path's clock runs only during its own turns, so anything
+    else the machine does for more than a few seconds slows every path alike.
+
+    Each epoch runs in a thread of its own (a path's loop is a plain function that cannot be
+    paused otherwise); the caller's thread hands out the turns, in the order given.
+    """
+
+    def __init__(self, device: torch.device, turn_seconds: float) -> None:
+        self.device, self.turn_seconds = device, turn_seconds
+        self.changed = threading.Condition()
+        self.running: str | None = None  # the path whose turn it is, None between turns
+
+    def _wait_for_turn(self, name: str) -> None:
+        with self.changed:
+            self.changed.wait_for(lambda: self.running == name)
+
+    def _hand_over(self) -> None:
+        _sync(self.device)  # the turn's work is done, not only queued on a GPU
+        with self.changed:
+            self.running = None
+            self.changed.notify_all()
+
+    def _batches(self, name: str, loader: Iterable) -> Iterator:
+        """``loader``'s batches; between two of them, hand over once the turn is used up."""
+        turn_start = time.perf_counter()
+        for batch in loader:
+            if time.perf_counter() - turn_start >= self.turn_seconds:
+                self._hand_over()
+                self._wait_for_turn(name)
+                turn_start = time.perf_counter()
+            yield batch
+
+    def run(self, epochs: dict[str, Callable[[Iterable], None]],
+            loaders: dict[str, Iterable]) -> dict[str, float]:
+        """Run ``epochs[name](loader)`` for every path in turns; return each one's seconds."""
+        errors: dict[str, BaseException] = {}
+        finished: set[str] = set()
+
+        def work(name: str) -> None:
+            self._wait_for_turn(name)
+            try:
+                epochs[name](self._batches(name, loaders[name]))
+            except BaseException as error:  # raised again in the caller's thread
+                errors[name] = error
+            finally:
+                finished.add(name)
+                self._hand_over()
+
+        threads = [threading.Thread(target=work, args=(name,), daemon=True) for name in epochs]
+        for thread in threads:
+            thread.start()
+        seconds = dict.fromkeys(epochs, 0.0)
+        while len(finished) < len(epochs):
+            for name in epochs:
+                if name in finished:
+                    continue
+                start = time.perf_counter()
+                with self.changed:
+                    self.running = name
+                    self.changed.notify_all()
+                    self.changed.wait_for(lambda: self.running is None)
+                seconds[name] += time.perf_counter() - start
+        for thread in threads:
+            thread.join()
+        if errors:
+            raise next(iter(errors.values()))
+        return seconds
+
+
 def race(paths: dict[str, TrainingPath], device: torch.device, target: float | None,
-         max_epochs: int, max_batches: int = -1) -> dict:
-    """Train every path epoch by epoch, in rounds, until each reaches ``target`` accuracy or
-    ``max_epochs``. Each round starts with the next path in turn (plain, settings, helpers;
-    then settings, helpers, plain; ...), so that neither drift in the machine's speed nor going
-    first favours one path.
+         max_epochs: int, max_batches: int = -1, turn_seconds: float = 2.0) -> dict:
+    """Train every path epoch by epoch until each reaches ``target`` accuracy or
+    ``max_epochs``. In each round the paths still racing train one epoch together, in turns of
+    about ``turn_seconds`` (:class:`Turns`); each round starts with the next path (plain,
+    settings, helpers; then settings, helpers, plain; ...), so that neither going first nor
+    anything else running on the machine favours one path.
 
     Only training is timed; evaluation after each epoch is not. ``target=None`` measures
-    speed only (no evaluation). A path's speed is that of its median epoch (every epoch holds
-    the same images), so that a burst of other work on a shared machine during one epoch does
-    not decide it; the mean over all its epochs is kept too. Returns the results as a dict, and
-    the order of each round.
+    speed only (no evaluation). A path's speed (images/s) is measured over the rounds in which
+    every path trained, so that all speeds come from the same stretch of time; time to target
+    counts every epoch. Returns the results as a dict, and the order of each round.
     """
     names = list(paths)
     for path in paths.values():  # warm-up (kernel selection, caches), not timed
@@ -186,37 +258,37 @@ def race(paths: dict[str, TrainingPath], device: torch.device, target: float | N
         turn = epoch % len(names)
         order = [name for name in names[turn:] + names[:turn] if name not in done]
         rounds.append(order)
+        counted = {name: Counted(paths[name].loader, max_batches) for name in order}
+        _sync(device)
+        seconds = Turns(device, turn_seconds).run(
+            {name: paths[name].epoch for name in order}, counted)
         for name in order:
             path = paths[name]
-            counted = Counted(path.loader, max_batches)
-            _sync(device)
-            start = time.perf_counter()
-            path.epoch(counted)
-            _sync(device)
-            path.seconds.append(time.perf_counter() - start)
-            path.images += counted.seen
+            path.seconds.append(seconds[name])
+            path.images.append(counted[name].seen)
             if target is not None:
                 path.accuracies.append(path.accuracy())
                 if path.accuracies[-1] >= target:
                     done.add(name)
         if len(done) == len(paths):
             break
+    shared = min(len(path.seconds) for path in paths.values())  # rounds every path trained
     results = {}
     for name, path in paths.items():
         reached = next((i for i, a in enumerate(path.accuracies) if a >= target), None) \
             if target is not None else None
         results[name] = {
-            "images_per_second": path.images / len(path.seconds) / statistics.median(path.seconds),
-            "images_per_second_mean": path.images / sum(path.seconds),
-            "seconds_per_epoch": statistics.median(path.seconds),
+            "images_per_second": sum(path.images[:shared]) / sum(path.seconds[:shared]),
+            "seconds_per_epoch": sum(path.seconds) / len(path.seconds),
             "seconds_by_epoch": path.seconds,
+            "images_by_epoch": path.images,
             "setup_seconds": path.setup_seconds,
             "accuracy_by_epoch": [round(a, 4) for a in path.accuracies],
             "epochs_to_target": None if reached is None else reached + 1,
             "seconds_to_target": None if reached is None else
             path.setup_seconds + sum(path.seconds[:reached + 1]),
         }
-    return {"results": results, "rounds": rounds}
+    return {"results": results, "rounds": rounds, "shared_rounds": shared}
 
 
 def split(results: dict) -> dict[str, float]:
@@ -247,7 +319,8 @@ def report(title: str, race_result: dict, device: torch.device, target: float | 
     print(f"\n{title}\n{device.type}: {machine(device)} · torch {torch.__version__} · "
           f"precision {choose_precision(device).name} · {time.strftime('%Y-%m-%d')}")
     goal = "epochs to " + (format(target, ".0%") if target is not None else "target")
-    print("images/s and s/epoch: the median epoch's")
+    print(f"images/s over the {race_result['shared_rounds']} round(s) every path trained; "
+          f"epochs in turns of about 2 s")
     print(f"{'path':<10} {'images/s':>9} {'ratio':>6} {'s/epoch':>8} "
           f"{goal:>15} {'s to target':>12} {'ratio':>6}")
     for name, row in results.items():
@@ -270,4 +343,5 @@ def report(title: str, race_result: dict, device: torch.device, target: float | 
             "title": title, "device": device.type, "machine": machine(device),
             "torch": torch.__version__, "precision": choose_precision(device).name,
             "date": time.strftime("%Y-%m-%d"), "target": target, "results": results,
-            "ratios": ratios, "rounds": race_result["rounds"], **(extra or {})}, indent=2))
+            "ratios": ratios, "rounds": race_result["rounds"],
+            "shared_rounds": race_result["shared_rounds"], **(extra or {})}, indent=2))
