@@ -2,9 +2,10 @@
 
 Each one refuses, with what to change, something that would otherwise train on a meaningless
 loss or fail deep inside PyTorch: a loss that does not fit the model's outputs, labels the model
-cannot learn, nan images, an empty loader, a frozen model, a ``device`` that is not where the
-model is. The first batch is checked before anything learns from it; the label range of an
-epoch once, after it (one read from the GPU, not one per batch).
+cannot learn, images of a size it was not built for, nan images, an empty loader, a frozen
+model, a ``device`` that is not where the model is. The first batch is checked before anything
+learns from it; the label range of an epoch once, after it (one read from the GPU, not one per
+batch).
 """
 
 from __future__ import annotations
