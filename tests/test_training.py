@@ -135,8 +135,9 @@ def seeded_run(train, val, epochs: int, seed: int, verbose: bool = False) -> His
 
 @pytest.fixture(scope="module")
 def seeded_runs(real_images):
-    """Two runs with seed 7 and one with seed 8 on a small real subset (48 + 20 images)."""
-    train = real_images("horse-or-human/train", 150, per_class=24)
+    """Two runs with seed 7 and one with seed 8 on a small real subset (36 + 20 images: training
+    batches of 32 and 4)."""
+    train = real_images("horse-or-human/train", 150, per_class=18)
     val = real_images("horse-or-human/validation", 150, per_class=10)
     printed = io.StringIO()
     with contextlib.redirect_stdout(printed):
