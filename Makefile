@@ -1,8 +1,9 @@
 # convnet-lab: `make setup` installs everything and opens JupyterLab; `make test` runs the tests.
 PYTHON ?= python3
 VENV   ?= .venv
-# On a CPU the transfer benchmark's plain path runs the frozen base on every image every epoch (a
-# minute an epoch): `make benchmark TRANSFER_ARGS="--max-epochs 2 --max-batches 4"` measures speed only.
+# On a CPU the transfer benchmark's plain and settings paths run the frozen base on every image in
+# every epoch (about a minute an epoch each on 2 cores; with real weights the race ends after one):
+# `make benchmark TRANSFER_ARGS="--max-epochs 2 --max-batches 4"` measures speed only.
 TRANSFER_ARGS ?=
 BIN    := $(VENV)/bin
 
