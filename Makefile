@@ -7,7 +7,7 @@ VENV   ?= .venv
 TRANSFER_ARGS ?=
 BIN    := $(VENV)/bin
 
-.PHONY: setup install lab test lint site benchmark clean-outputs
+.PHONY: setup install lab test colab-test lint site benchmark clean-outputs
 
 setup: install lab  ## install everything (once) and open the notebooks in JupyterLab
 
@@ -24,6 +24,9 @@ lab: install
 
 test: install  ## unit tests + every notebook executed by nbval in QUICK mode
 	$(BIN)/python -m pytest
+
+colab-test: install  ## notebooks 01, 03, 06 and the unit tests in an environment pinned to Colab's versions
+	$(BIN)/python tools/colab/colab_test.py
 
 lint: install
 	$(BIN)/ruff check .
