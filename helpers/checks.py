@@ -26,8 +26,18 @@ ANSWERS: dict[str, tuple[object, str]] = {
     # 04 · Image augmentation
     # 05 · Transfer learning
     # 06 · Rock, Paper, Scissors
+    "06.1": (3, "Sort the five folder names alphabetically; a label is a position in that "
+                "list, counted from 0."),
+    "06.2": (5.588, "Cross-entropy is -log of the probability softmax gives the true class; "
+                    "section 2 prints the three probabilities (or ask nn.CrossEntropyLoss)."),
     # 07 · Dropout
     # 08 · Class imbalance
+    "08.1a": (0.951, "Count the right answers, 98% of 950 plus 40% of 50, out of 1,000; give "
+                     "a fraction between 0 and 1."),
+    "08.1b": (0.69, "The plain mean of the two classes' recalls, as a fraction."),
+    "08.3a": (1000 / 30, "N / (C x n) with N = 1,000 images, C = 3 classes and n = 10."),
+    "08.3b": (2.388, "E(n) = (1 - 0.99**n) / 0.01 for each class; the weights go as 1 / E(n), "
+                     "scaled so that the three add up to 3."),
     # 09 · Where the network looks
 }
 

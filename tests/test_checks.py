@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import pytest
+import torch
+from torch import nn
 
 import helpers
 from helpers.checks import ANSWERS
@@ -39,3 +41,19 @@ def test_a_shape_may_be_given_as_a_tuple_a_list_or_a_torch_size(capsys):
         assert capsys.readouterr().out.startswith("✓ 01.2")
     helpers.check("01.2", (13, 13, 1))
     assert capsys.readouterr().out.startswith("✗ 01.2")
+
+
+def test_the_answers_of_06_and_08_are_what_pytorch_and_the_helpers_compute():
+    logits = torch.tensor([[-2.5582, -1.7362, 3.8465]])  # the chapter's, in notebook 06
+    rock = sorted(["paper", "rock", "scissors"]).index("rock")
+    assert ANSWERS["06.2"][0] == pytest.approx(
+        nn.CrossEntropyLoss()(logits, torch.tensor([rock])).item(), abs=5e-4)
+    assert ANSWERS["06.1"][0] == sorted(["rock", "paper", "scissors", "lizard", "spock"]
+                                        ).index("scissors")
+    assert ANSWERS["08.1a"][0] == pytest.approx((0.98 * 950 + 0.40 * 50) / 1000)
+    assert ANSWERS["08.1b"][0] == pytest.approx((0.98 + 0.40) / 2)
+    weights = helpers.class_weights([900, 90, 10])
+    assert ANSWERS["08.3a"][0] == pytest.approx(weights[2].item(), rel=1e-6)
+    effective = helpers.class_weights([900, 90, 10], method="effective", beta=0.99,
+                                      average_over="classes")
+    assert ANSWERS["08.3b"][0] == pytest.approx(effective[2].item(), abs=5e-4)
