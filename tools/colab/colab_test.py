@@ -245,7 +245,8 @@ def test_notebook(env: Path, work: Path, notebook: Path, site: Path) -> list[str
     if not where.startswith(str(site) + os.sep):
         problems.append(f"{notebook.name}: the kernel imported helpers from {where}, not from "
                         f"the setup cell's install in {site}")
-    direct = json.loads(run([env_python(env), "-c", "import importlib.metadata as m; print(m."
+    # -I: not the checkout's own convnet_lab.egg-info (pip install -e .) in the working folder
+    direct = json.loads(run([env_python(env), "-I", "-c", "import importlib.metadata as m; print(m."
                              "distribution('convnet-lab').read_text('direct_url.json'))"],
                             capture_output=True, text=True).stdout) if "convnet-lab" in after \
         else {}
