@@ -509,15 +509,44 @@ def on_failure_and_close(page, lab: Lab, name: str):
     return finish
 
 
+def check_answers(page, notebook: str) -> int:
+    """Every `<details>` answer block renders closed (its answer hidden) and opens on a click.
+    Cells are drawn as they scroll into view, so the page is scrolled to the end first."""
+    cells = json.loads((REPO / "notebooks" / notebook).read_text(encoding="utf-8"))["cells"]
+    expected = sum("".join(c["source"]).count("<details>") for c in cells
+                   if c["cell_type"] == "markdown")
+    answers = page.locator(".jp-RenderedMarkdown details")
+    for _ in range(200):
+        if answers.count() >= expected:
+            break
+        page.mouse.move(700, 600)
+        page.mouse.wheel(0, 4000)
+        page.wait_for_timeout(150)
+    assert answers.count() == expected, f"{answers.count()} of {expected} answer blocks drawn"
+    for index in range(expected):
+        block = answers.nth(index)
+        block.scroll_into_view_if_needed()
+        answer = block.locator(":scope > :not(summary)").first
+        assert not block.evaluate("d => d.open") and not answer.is_visible(), \
+            f"answer {index + 1} is shown before it is asked for"
+        block.locator(":scope > summary").click()
+        assert block.evaluate("d => d.open") and answer.is_visible(), \
+            f"answer {index + 1} did not open on a click"
+    return expected
+
+
 @pytest.mark.parametrize("notebook", [pytest.param(p.name, marks=needs_browser)
                                       for p in NOTEBOOKS])
 def test_notebook_opens_in_jupyterlab(notebook, lab, browser):
-    """The kernel starts without a question and the saved outputs show no widget error."""
+    """The kernel starts without a question, the saved outputs show no widget error, and every
+    answer is hidden until its summary is clicked."""
     (ARTIFACTS / f"{Path(notebook).stem}-failure.png").unlink(missing_ok=True)
     page, console_errors = open_page(browser, lab, notebook)
     finish, failed = on_failure_and_close(page, lab, Path(notebook).stem), True
     try:
         check_widgets(page, console_errors)
+        answers = check_answers(page, notebook)
+        print(f"\n{notebook}: {answers} answer blocks closed, each opened by a click")
         failed = False
     finally:
         finish(failed)
