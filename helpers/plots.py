@@ -145,7 +145,7 @@ def compare_histories(histories: dict[str, History], title: str = "Runs compared
     return finish_figure(fig, title)
 
 
-def _overlay(ax, image, heat, title: str = "", opacity: float = 0.7) -> None:
+def overlay(ax, image, heat, title: str = "", opacity: float = 0.7) -> None:
     """Draw ``heat`` (a map in 0...1) over ``image`` (a tensor [C, H, W] or a PIL picture),
     stretched to the image's size: the hotter, the redder and the more opaque; cold is clear."""
     shown = _as_displayable(image) if isinstance(image, torch.Tensor) else image
@@ -173,7 +173,7 @@ def show_heat_maps(images: torch.Tensor, maps: dict[str, torch.Tensor],
         axes[0, col].set_xticks([])
         axes[0, col].set_yticks([])
         for row, heat in enumerate(maps.values(), start=1):
-            _overlay(axes[row, col], images[col], heat[col])
+            overlay(axes[row, col], images[col], heat[col])
     for row, name in enumerate(["image", *maps]):
         axes[row, 0].set_ylabel(name, fontsize=9)
     if title:
@@ -185,7 +185,7 @@ def show_heat_maps(images: torch.Tensor, maps: dict[str, torch.Tensor],
 def heat_map_png(picture, heat: torch.Tensor, title: str, dpi: int = 90) -> bytes:
     """A PNG of ``heat`` over ``picture`` (a PIL thumbnail): the upload widget's second panel."""
     fig, ax = plt.subplots(figsize=(2.4, 2.4))
-    _overlay(ax, picture, heat, title if len(title) < 32 else title[:29] + "...")
+    overlay(ax, picture, heat, title if len(title) < 32 else title[:29] + "...")
     fig.tight_layout()
     png = figure_png(fig, dpi)
     plt.close(fig)
