@@ -9,6 +9,9 @@ bad input gets a message that says what to change.
 
 from __future__ import annotations
 
+import copy
+import functools
+
 import pytest
 import torch
 import torch.nn.functional as F
@@ -110,12 +113,14 @@ def hottest_quadrant(maps: torch.Tensor) -> list[str]:
     return [names[int(i)] for i in sums.flatten(1).argmax(dim=1)]
 
 
+@functools.lru_cache
 def train_small_cnn(quadrant: str, outputs: int) -> SmallCNN:
+    """A SmallCNN trained on the synthetic task (100 steps of 64; once per test session)."""
     torch.manual_seed(0)
     model = SmallCNN(outputs)
     images, labels = synthetic_images(1024, quadrant, seed=1)
     optimizer = torch.optim.Adam(model.parameters(), lr=3e-3)
-    for step in range(240):
+    for step in range(100):
         batch = torch.arange(step * 64, step * 64 + 64) % len(images)
         logits = model(images[batch])
         if outputs == 1:
@@ -143,6 +148,38 @@ def test_grad_cam_and_occlusion_peak_where_the_evidence_is(quadrant, outputs):
             mine = [f for f, y in zip(found, labels.tolist()) if y == label]
             share = sum(f == quadrant for f in mine) / len(mine)
             assert share >= 0.9, f"{name}, class {label}: {share:.0%} peak in the {quadrant}"
+
+
+class BrightOrDark(nn.Module):
+    """A one-logit network set by hand: ``features`` gives two maps, the brightness
+    ReLU(x) and the darkness ReLU(-x) of a grey image; the logit is the mean of the first minus
+    the mean of the second. Its evidence for class 1 is bright, for class 0 dark."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.features = nn.Sequential(nn.Conv2d(1, 2, 1, bias=False), nn.ReLU())
+        with torch.no_grad():
+            self.features[0].weight.copy_(torch.tensor([1.0, -1.0]).view(2, 1, 1, 1))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        maps = self.features(x)
+        return (maps[:, 0] - maps[:, 1]).mean(dim=(1, 2))[:, None]
+
+
+def test_a_one_logit_model_gets_the_right_map_for_each_class():
+    """Class 1's score is the logit, class 0's minus the logit: with a bright square in one
+    quadrant and a dark one in another, each class's map (and occlusion) finds its own."""
+    image = torch.zeros(1, SIDE, SIDE)
+    image[:, 3:10, 4:11] = 1.0  # bright, top-left: evidence for class 1
+    image[:, 20:27, 22:29] = -1.0  # dark, bottom-right: evidence for class 0
+    model = BrightOrDark()
+    for label, quadrant in ((1, "top-left"), (0, "bottom-right")):
+        heat = grad_cam(model, image, class_index=label)
+        assert hottest_quadrant(heat[None]) == [quadrant], (label, heat)
+        other = heat[20:27, 22:29] if label == 1 else heat[3:10, 4:11]
+        assert other.max() < 0.05  # nothing on the other class's square
+        drops = occlusion(model, image, class_index=label, patch=8, stride=4)
+        assert hottest_quadrant(drops[None]) == [quadrant], (label, drops)
 
 
 def test_occlusion_measures_the_drop_in_probability():
@@ -190,7 +227,7 @@ def test_hooks_modes_and_flags_are_left_as_found():
 
 
 def test_a_frozen_base_still_gets_its_map():
-    model = train_small_cnn("top-left", 2)
+    model = copy.deepcopy(train_small_cnn("top-left", 1))
     images, labels = synthetic_images(8, "top-left", seed=3)
     trainable = grad_cam(model, images, labels)
     model.features.requires_grad_(False)  # as TransferNet freezes its base
