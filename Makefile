@@ -1,12 +1,13 @@
 # convnet-lab: `make setup` installs everything and opens JupyterLab; `make test` runs the tests.
 PYTHON ?= python3
 VENV   ?= .venv
-# On a CPU the transfer benchmark's plain path runs the frozen base on every image every epoch (a
-# minute an epoch): `make benchmark TRANSFER_ARGS="--max-epochs 2 --max-batches 4"` measures speed only.
+# On a CPU the transfer benchmark's plain and settings paths run the frozen base on every image in
+# every epoch (about a minute an epoch each on 2 cores; with real weights the race ends after one):
+# `make benchmark TRANSFER_ARGS="--max-epochs 2 --max-batches 4"` measures speed only.
 TRANSFER_ARGS ?=
 BIN    := $(VENV)/bin
 
-.PHONY: setup install lab test lint site benchmark clean-outputs
+.PHONY: setup install lab test colab-test lint site benchmark clean-outputs
 
 setup: install lab  ## install everything (once) and open the notebooks in JupyterLab
 
@@ -23,6 +24,9 @@ lab: install
 
 test: install  ## unit tests + every notebook executed by nbval in QUICK mode
 	$(BIN)/python -m pytest
+
+colab-test: install  ## notebooks 01, 03, 06 and the unit tests in an environment pinned to Colab's versions
+	$(BIN)/python tools/colab/colab_test.py
 
 lint: install
 	$(BIN)/ruff check .

@@ -1,10 +1,26 @@
-"""What every benchmark shares: the chapter's plain training loop, a timer, a race to a target
-accuracy, and the report (ratios against the plain loop, not absolute times alone).
+"""What every benchmark shares: three ways of training one model, a race between them, and the
+report, which splits the helpers' gain into what keeping the data in memory is worth and what
+the model-side settings are worth.
 
-A benchmark script builds, for each *path* (``plain`` and ``helpers``), a model, a loader, an
-optimizer and an epoch function, then calls :func:`race`. Both paths train the same model on
-the same images with the same batch size; only the way the data and the loop are written
-differs.
+A benchmark script builds the three *paths* below for one notebook's model and calls
+:func:`race`. All three train the same model from the same initial weights on the same images,
+with the same batch size, loss and learning rate, and are evaluated the same way:
+
+* ``plain``    - the chapter's data pipeline (a torchvision dataset or ``ImageFolder``, per-item
+                 transforms, a ``DataLoader`` without workers) and the chapter's loop
+                 (:func:`plain_epoch`: plain Adam, the default memory layout, fp32,
+                 ``loss.item()`` read after every batch).
+* ``settings`` - the same data pipeline, the same loader object, with the helpers' model side:
+                 ``helpers.train_one_epoch`` (no per-batch read of the loss), fused Adam
+                 (``make_optimizer``), channels-last weights and batches, the device's precision
+                 (fp32 on a CPU; bf16 or fp16 autocast on a GPU).
+* ``helpers``  - what the notebooks run: the same model side, the images decoded once and kept
+                 in memory (``InMemoryLoader``, batches normalised, and augmented, where they
+                 live).
+
+So ``settings / plain`` is what the model-side settings are worth, ``helpers / settings`` what
+keeping the data in memory is worth, and ``helpers / plain`` both together. Each script's
+docstring says what else, if anything, differs between its paths.
 """
 
 from __future__ import annotations
@@ -12,8 +28,9 @@ from __future__ import annotations
 import argparse
 import json
 import platform
+import threading
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -24,13 +41,20 @@ import helpers
 from helpers.precision import choose_precision
 from helpers.training import evaluate, make_optimizer, train_one_epoch
 
+PATHS = ("plain", "settings", "helpers")
+SPLIT = {  # ratio name: (faster path, slower path)
+    "model-side settings": ("settings", "plain"),
+    "data in memory": ("helpers", "settings"),
+    "together": ("helpers", "plain"),
+}
+
 
 def plain_epoch(model: nn.Module, loader: Iterable, loss_fn: nn.Module,
-                optimizer: torch.optim.Optimizer, device: torch.device,
-                one_logit: bool = False) -> None:
-    """The chapter's loop: batches from a DataLoader, ``loss.item()`` read after every batch.
+                optimizer: torch.optim.Optimizer, device: torch.device) -> None:
+    """The chapter's loop: each batch moved to the device, ``loss.item()`` read after it.
 
-    ``one_logit``: a sigmoid output with BCELoss, as the chapter writes a binary classifier.
+    A one-logit model's output is squeezed to [N] for ``BCEWithLogitsLoss``, as the helpers'
+    loop does, so both compute the same loss.
     """
     model.train()
     running_loss = 0.0
@@ -38,8 +62,8 @@ def plain_epoch(model: nn.Module, loader: Iterable, loss_fn: nn.Module,
         images, labels = images.to(device), labels.to(device)
         optimizer.zero_grad()
         outputs = model(images)
-        if one_logit:
-            loss = loss_fn(torch.sigmoid(outputs).view(-1), labels.float())
+        if outputs.shape[-1] == 1:
+            loss = loss_fn(outputs.squeeze(-1), labels.float())
         else:
             loss = loss_fn(outputs, labels)
         loss.backward()
@@ -70,52 +94,68 @@ class TrainingPath:
     accuracy: Callable[[], float]
     setup_seconds: float = 0.0  # one-time work this path needs (decoding, cached features)
     seconds: list[float] = field(default_factory=list)  # training time of each epoch
-    images: int = 0
+    images: list[int] = field(default_factory=list)  # images trained on in each epoch
     accuracies: list[float] = field(default_factory=list)
+    model: nn.Module | None = None  # the model it trains, for the tests
 
 
 def parse_args(doc: str, max_epochs: int) -> argparse.Namespace:
     """The options every benchmark takes."""
     parser = argparse.ArgumentParser(description=doc.splitlines()[0])
     parser.add_argument("--max-epochs", type=int, default=max_epochs)
-    parser.add_argument("--max-batches", type=int, default=-1, help="cut epochs short (smoke test)")
+    parser.add_argument("--max-batches", type=int, default=-1,
+                        help="cut epochs short (a smoke test, or speed only)")
     parser.add_argument("--json", type=Path, help="also write the results here")
     return parser.parse_args()
 
 
-def twin_paths(make_model: Callable[[], nn.Module], plain_loader: Iterable,
-               fast_loader: Iterable, eval_loader: Iterable, device: torch.device,
-               setup_seconds: float, loss_fn: nn.Module | None = None,
-               one_logit: bool = False, seed: int = 0) -> dict[str, TrainingPath]:
-    """Two copies of one freshly built model, with the same initial weights: one trained by the
-    chapter's plain loop (plain Adam, fp32), one by ``helpers`` (channels-last, fused Adam, the
-    device's precision from ``helpers.precision``).
+def plain_path(model: nn.Module, loader: Iterable, loss_fn: nn.Module, device: torch.device,
+               accuracy: Callable[[], float], parameters=None) -> TrainingPath:
+    """The chapter's loop over ``model`` (plain Adam over ``parameters``, default: all)."""
+    optimizer = torch.optim.Adam(model.parameters() if parameters is None else parameters,
+                                 lr=1e-3)
+    return TrainingPath(lambda batches: plain_epoch(model, batches, loss_fn, optimizer, device),
+                        loader, accuracy, model=model)
 
-    ``one_logit``: the plain loop uses sigmoid + BCELoss, helpers BCEWithLogitsLoss.
+
+def helpers_side(model: nn.Module, loader: Iterable, loss_fn: nn.Module, device: torch.device,
+                 accuracy: Callable[[], float], setup_seconds: float = 0.0) -> TrainingPath:
+    """The helpers' model side over ``model``: channels-last weights, fused Adam,
+    ``train_one_epoch`` in the device's precision (one GradScaler kept across epochs, as
+    ``fit`` keeps it; it does something only in fp16)."""
+    model.to(memory_format=torch.channels_last)
+    optimizer = make_optimizer(model, lr=1e-3)
+    scaler = choose_precision(device).scaler()
+    return TrainingPath(
+        lambda batches: train_one_epoch(model, batches, loss_fn, optimizer, device, scaler),
+        loader, accuracy, setup_seconds=setup_seconds, model=model)
+
+
+def three_paths(make_model: Callable[[], nn.Module], chapter_loader: Iterable,
+                memory_loader: Iterable, eval_loader: Iterable, device: torch.device,
+                setup_seconds: float, loss_fn: nn.Module, seed: int = 0
+                ) -> dict[str, TrainingPath]:
+    """Three copies of one freshly built model, with the same initial weights, one per path.
+
+    ``chapter_loader`` (the chapter's data pipeline) serves both ``plain`` and ``settings``;
+    ``memory_loader`` serves ``helpers``, whose ``setup_seconds`` (decoding the images once)
+    count in its time to the target.
     """
     helpers.seed_everything(seed)
-    plain_model = make_model().to(device)
-    fast_model = make_model().to(device)
-    fast_model.load_state_dict(plain_model.state_dict())
-    fast_model.to(memory_format=torch.channels_last)
-    plain_opt = torch.optim.Adam(plain_model.parameters(), lr=1e-3)
-    fast_opt = make_optimizer(fast_model, lr=1e-3)
-    fast_scaler = choose_precision(device).scaler()  # on for fp16 only (a T4), kept across epochs
-    loss_fn = loss_fn or (nn.BCEWithLogitsLoss() if one_logit else nn.CrossEntropyLoss())
-    plain_loss = nn.BCELoss() if one_logit else loss_fn
+    models = {name: make_model().to(device) for name in PATHS}
+    for name in PATHS[1:]:
+        models[name].load_state_dict(models["plain"].state_dict())
 
     def accuracy_of(model: nn.Module) -> Callable[[], float]:
         return lambda: evaluate(model, eval_loader, loss_fn, device)[1]
 
     return {
-        "plain": TrainingPath(
-            lambda loader: plain_epoch(plain_model, loader, plain_loss, plain_opt, device,
-                                       one_logit),
-            plain_loader, accuracy_of(plain_model)),
-        "helpers": TrainingPath(
-            lambda loader: train_one_epoch(fast_model, loader, loss_fn, fast_opt, device,
-                                           fast_scaler),
-            fast_loader, accuracy_of(fast_model), setup_seconds=setup_seconds),
+        "plain": plain_path(models["plain"], chapter_loader, loss_fn, device,
+                            accuracy_of(models["plain"])),
+        "settings": helpers_side(models["settings"], chapter_loader, loss_fn, device,
+                                 accuracy_of(models["settings"])),
+        "helpers": helpers_side(models["helpers"], memory_loader, loss_fn, device,
+                                accuracy_of(models["helpers"]), setup_seconds),
     }
 
 
@@ -124,48 +164,137 @@ def _sync(device: torch.device) -> None:
         torch.cuda.synchronize()
 
 
+class Turns:
+    """Run one epoch of several paths at once, in turns: a path trains for about
+    ``turn_seconds``, hands over at the end of a batch, and waits for its next turn. Only one
+    path runs at any moment, and each path's clock runs only during its own turns, so anything
+    else the machine does for more than a few seconds slows every path alike.
+
+    Each epoch runs in a thread of its own (a path's loop is a plain function that cannot be
+    paused otherwise); the caller's thread hands out the turns, in the order given.
+    """
+
+    def __init__(self, device: torch.device, turn_seconds: float) -> None:
+        self.device, self.turn_seconds = device, turn_seconds
+        self.changed = threading.Condition()
+        self.running: str | None = None  # the path whose turn it is, None between turns
+
+    def _wait_for_turn(self, name: str) -> None:
+        with self.changed:
+            self.changed.wait_for(lambda: self.running == name)
+
+    def _hand_over(self) -> None:
+        _sync(self.device)  # the turn's work is done, not only queued on a GPU
+        with self.changed:
+            self.running = None
+            self.changed.notify_all()
+
+    def _batches(self, name: str, loader: Iterable) -> Iterator:
+        """``loader``'s batches; between two of them, hand over once the turn is used up."""
+        turn_start = time.perf_counter()
+        for batch in loader:
+            if time.perf_counter() - turn_start >= self.turn_seconds:
+                self._hand_over()
+                self._wait_for_turn(name)
+                turn_start = time.perf_counter()
+            yield batch
+
+    def run(self, epochs: dict[str, Callable[[Iterable], None]],
+            loaders: dict[str, Iterable]) -> dict[str, float]:
+        """Run ``epochs[name](loader)`` for every path in turns; return each one's seconds."""
+        errors: dict[str, BaseException] = {}
+        finished: set[str] = set()
+
+        def work(name: str) -> None:
+            self._wait_for_turn(name)
+            try:
+                epochs[name](self._batches(name, loaders[name]))
+            except BaseException as error:  # raised again in the caller's thread
+                errors[name] = error
+            finally:
+                finished.add(name)
+                self._hand_over()
+
+        threads = [threading.Thread(target=work, args=(name,), daemon=True) for name in epochs]
+        for thread in threads:
+            thread.start()
+        seconds = dict.fromkeys(epochs, 0.0)
+        while len(finished) < len(epochs):
+            for name in epochs:
+                if name in finished:
+                    continue
+                start = time.perf_counter()
+                with self.changed:
+                    self.running = name
+                    self.changed.notify_all()
+                    self.changed.wait_for(lambda: self.running is None)
+                seconds[name] += time.perf_counter() - start
+        for thread in threads:
+            thread.join()
+        if errors:
+            raise next(iter(errors.values()))
+        return seconds
+
+
 def race(paths: dict[str, TrainingPath], device: torch.device, target: float | None,
-         max_epochs: int, max_batches: int = -1) -> dict:
-    """Train every path epoch by epoch, alternating between them (so that drift in the
-    machine's speed hits all), until each reaches ``target`` accuracy or ``max_epochs``.
+         max_epochs: int, max_batches: int = -1, turn_seconds: float = 2.0) -> dict:
+    """Train every path epoch by epoch until each reaches ``target`` accuracy or
+    ``max_epochs``. In each round the paths still racing train one epoch together, in turns of
+    about ``turn_seconds`` (:class:`Turns`); each round starts with the next path (plain,
+    settings, helpers; then settings, helpers, plain; ...), so that neither going first nor
+    anything else running on the machine favours one path.
 
     Only training is timed; evaluation after each epoch is not. ``target=None`` measures
-    speed only (no evaluation). Returns the results as a dict.
+    speed only (no evaluation). A path's speed (images/s) is measured over the rounds in which
+    every path trained, so that all speeds come from the same stretch of time; time to target
+    counts every epoch. Returns the results as a dict, and the order of each round.
     """
+    names = list(paths)
     for path in paths.values():  # warm-up (kernel selection, caches), not timed
         path.epoch(Counted(path.loader, 2))
     done: set[str] = set()
-    for _ in range(max_epochs):
-        for name, path in paths.items():
-            if name in done:
-                continue
-            counted = Counted(path.loader, max_batches)
-            _sync(device)
-            start = time.perf_counter()
-            path.epoch(counted)
-            _sync(device)
-            path.seconds.append(time.perf_counter() - start)
-            path.images += counted.seen
+    rounds = []
+    for epoch in range(max_epochs):
+        turn = epoch % len(names)
+        order = [name for name in names[turn:] + names[:turn] if name not in done]
+        rounds.append(order)
+        counted = {name: Counted(paths[name].loader, max_batches) for name in order}
+        _sync(device)
+        seconds = Turns(device, turn_seconds).run(
+            {name: paths[name].epoch for name in order}, counted)
+        for name in order:
+            path = paths[name]
+            path.seconds.append(seconds[name])
+            path.images.append(counted[name].seen)
             if target is not None:
                 path.accuracies.append(path.accuracy())
                 if path.accuracies[-1] >= target:
                     done.add(name)
         if len(done) == len(paths):
             break
+    shared = min(len(path.seconds) for path in paths.values())  # rounds every path trained
     results = {}
     for name, path in paths.items():
         reached = next((i for i, a in enumerate(path.accuracies) if a >= target), None) \
             if target is not None else None
         results[name] = {
-            "images_per_second": path.images / sum(path.seconds),
+            "images_per_second": sum(path.images[:shared]) / sum(path.seconds[:shared]),
             "seconds_per_epoch": sum(path.seconds) / len(path.seconds),
+            "seconds_by_epoch": path.seconds,
+            "images_by_epoch": path.images,
             "setup_seconds": path.setup_seconds,
             "accuracy_by_epoch": [round(a, 4) for a in path.accuracies],
             "epochs_to_target": None if reached is None else reached + 1,
             "seconds_to_target": None if reached is None else
             path.setup_seconds + sum(path.seconds[:reached + 1]),
         }
-    return results
+    return {"results": results, "rounds": rounds, "shared_rounds": shared}
+
+
+def split(results: dict) -> dict[str, float]:
+    """The speed ratios: model-side settings, data in memory, and both together."""
+    speed = {name: row["images_per_second"] for name, row in results.items()}
+    return {ratio: speed[fast] / speed[slow] for ratio, (fast, slow) in SPLIT.items()}
 
 
 def machine(device: torch.device) -> str:
@@ -181,13 +310,17 @@ def machine(device: torch.device) -> str:
     return f"{name}, {torch.get_num_threads()} threads"
 
 
-def report(title: str, results: dict, device: torch.device, target: float | None,
+def report(title: str, race_result: dict, device: torch.device, target: float | None,
            json_path: Path | None = None, extra: dict | None = None) -> None:
-    """Print the table (every path against the plain loop) and optionally write JSON."""
+    """Print the table (every path against the plain loop) and the split; optionally write
+    everything as JSON."""
+    results = race_result["results"]
     base = results["plain"]
     print(f"\n{title}\n{device.type}: {machine(device)} · torch {torch.__version__} · "
-          f"{time.strftime('%Y-%m-%d')}")
+          f"precision {choose_precision(device).name} · {time.strftime('%Y-%m-%d')}")
     goal = "epochs to " + (format(target, ".0%") if target is not None else "target")
+    print(f"images/s over the {race_result['shared_rounds']} round(s) every path trained; "
+          f"epochs in turns of about 2 s")
     print(f"{'path':<10} {'images/s':>9} {'ratio':>6} {'s/epoch':>8} "
           f"{goal:>15} {'s to target':>12} {'ratio':>6}")
     for name, row in results.items():
@@ -201,9 +334,14 @@ def report(title: str, results: dict, device: torch.device, target: float | None
               f"{(f'{to_target:.0f}' if to_target else '-'):>12} {speedup}")
         print(f"{'':<10} accuracy by epoch: {row['accuracy_by_epoch']}"
               + (f" · one-time setup {row['setup_seconds']:.1f} s" if row["setup_seconds"] else ""))
+    ratios = split(results)
+    print("speed ratios: " + ", ".join(f"{name} {value:.2f}x" for name, value in ratios.items()))
+    print("order of each round: " + "; ".join(", ".join(order) for order in race_result["rounds"]))
     if json_path:
         json_path.parent.mkdir(parents=True, exist_ok=True)
         json_path.write_text(json.dumps({
             "title": title, "device": device.type, "machine": machine(device),
-            "torch": torch.__version__, "date": time.strftime("%Y-%m-%d"), "target": target,
-            "results": results, **(extra or {})}, indent=2))
+            "torch": torch.__version__, "precision": choose_precision(device).name,
+            "date": time.strftime("%Y-%m-%d"), "target": target, "results": results,
+            "ratios": ratios, "rounds": race_result["rounds"],
+            "shared_rounds": race_result["shared_rounds"], **(extra or {})}, indent=2))

@@ -1,5 +1,6 @@
 """Image augmentation on batches: the whole batch at once on its device (BatchAugment), or
-torchvision's v2 transforms image by image (PerImage)."""
+torchvision's v2 transforms image by image (PerImage); and photos shot on white pasted on a busy
+background (paste_on_background)."""
 
 from __future__ import annotations
 

@@ -8,6 +8,13 @@ import math
 # question -> (the answer, a hint that points the way without giving it)
 ANSWERS: dict[str, tuple[object, str]] = {
     # 01 · Convolutions and pooling
+    "01.1": (192, "Only one product changes: the centre weight times the centre pixel. By how "
+                  "much does that product grow?"),
+    "01.2": ((13, 13), "No padding: n - k + 1 positions each way; then 2x2 pooling halves "
+                       "each side."),
+    "01.5": (448, "Each filter has 3 x 3 weights for each input channel, plus one bias; "
+                  "there are 16 filters."),
+    "01.6": (74, "floor((n - kernel) / stride) + 1 with n = 150, kernel 3, stride 2."),
     # 02 · Fashion-MNIST
     "02.1": (12, "A 3x3 filter without padding needs a full 3x3 patch: how many positions "
                  "fit across 14 pixels? (n - k + 1)"),
@@ -19,8 +26,18 @@ ANSWERS: dict[str, tuple[object, str]] = {
     # 04 · Image augmentation
     # 05 · Transfer learning
     # 06 · Rock, Paper, Scissors
+    "06.1": (3, "Sort the five folder names alphabetically; a label is a position in that "
+                "list, counted from 0."),
+    "06.2": (5.588, "Cross-entropy is -log of the probability softmax gives the true class; "
+                    "section 2 prints the three probabilities (or ask nn.CrossEntropyLoss)."),
     # 07 · Dropout
     # 08 · Class imbalance
+    "08.1a": (0.951, "Count the right answers, 98% of 950 plus 40% of 50, out of 1,000; give "
+                     "a fraction between 0 and 1."),
+    "08.1b": (0.69, "The plain mean of the two classes' recalls, as a fraction."),
+    "08.3a": (1000 / 30, "N / (C x n) with N = 1,000 images, C = 3 classes and n = 10."),
+    "08.3b": (2.388, "E(n) = (1 - 0.99**n) / 0.01 for each class; the weights go as 1 / E(n), "
+                     "scaled so that the three add up to 3."),
     # 09 · Where the network looks
     "09.1": (16, "The photo is 128 pixels across and the map 8 cells: how many pixels per cell?"),
     "09.3": (49, "Count the square's starting positions along one side (0, 16, ... up to "
@@ -39,6 +56,8 @@ def check(question: str, answer: object) -> None:
     expected, hint = ANSWERS[question]
     if isinstance(expected, float) and isinstance(answer, (int, float)):
         right = math.isclose(answer, expected, rel_tol=1e-3)
+    elif isinstance(expected, tuple) and isinstance(answer, (tuple, list)):  # a shape
+        right = tuple(answer) == expected
     else:
         right = answer == expected
     print(f"✓ {question}: right." if right else f"✗ {question}: not yet. Hint: {hint}")

@@ -59,21 +59,23 @@ class ImageSet:
         """Return the same images on ``device``."""
         return ImageSet(self.images.to(device), self.labels.to(device), self.class_names)
 
-    def take(self, index: torch.Tensor) -> ImageSet:
-        """The images at positions ``index`` (any device), in that order."""
+    def take(self, *parts: torch.Tensor) -> ImageSet:
+        """The images at the positions in ``parts`` (index tensors, any device), kept in their
+        original order. Every subset and split here is made with it."""
+        index = torch.cat(parts).sort().values
         return ImageSet(self.images[index.to(self.images.device)],
                         self.labels[index.to(self.labels.device)], self.class_names)
+
+    def shuffled_class(self, label: int, generator: torch.Generator) -> torch.Tensor:
+        """The positions of one class's images, in a random order drawn from ``generator``."""
+        members = torch.nonzero(self.labels.cpu() == label).flatten()
+        return members[torch.randperm(len(members), generator=generator)]
 
     def subset(self, per_class: int, seed: int = 0) -> ImageSet:
         """Return at most ``per_class`` randomly chosen images of each class."""
         generator = torch.Generator().manual_seed(seed)
-        labels = self.labels.cpu()
-        keep = []
-        for label in range(len(self.class_names)):
-            members = torch.nonzero(labels == label).flatten()
-            order = torch.randperm(len(members), generator=generator)
-            keep.append(members[order[:per_class]])
-        return self.take(torch.cat(keep).sort().values)
+        return self.take(*(self.shuffled_class(label, generator)[:per_class]
+                           for label in range(len(self.class_names))))
 
     def split(self, fraction: float = 0.2, seed: int = 0) -> tuple[ImageSet, ImageSet]:
         """Split off a random ``fraction`` (e.g. a validation set); return (rest, held_out).
@@ -84,7 +86,7 @@ class ImageSet:
         """
         order = torch.randperm(len(self), generator=torch.Generator().manual_seed(seed))
         held = round(len(self) * fraction)
-        return self.take(order[held:].sort().values), self.take(order[:held].sort().values)
+        return self.take(order[held:]), self.take(order[:held])
 
 
 def read_image_file(path: Path, size: int) -> torch.Tensor:
@@ -102,12 +104,13 @@ def read_image_file(path: Path, size: int) -> torch.Tensor:
 
 
 def load_image_folder(folder: Path | str, size: int, class_names: list[str] | None = None,
-                      workers: int | None = None, progress: bool = True) -> ImageSet:
+                      progress: bool = True) -> ImageSet:
     """Decode every image under ``folder/<class>/`` once, resized to size x size.
 
     Labels follow the alphabetical order of the class folders, as torchvision's ImageFolder;
     hidden folders (``.ipynb_checkpoints``) and ``__MACOSX`` are not classes. ``progress``
-    shows a progress bar (it disappears when the pass is done).
+    shows a progress bar (it disappears when the pass is done). One thread per core decodes
+    (Pillow releases Python's lock while it decodes).
     """
     from tqdm.auto import tqdm
 
@@ -121,7 +124,7 @@ def load_image_folder(folder: Path | str, size: int, class_names: list[str] | No
         labels += [label] * len(files)
     if not paths:
         raise DatasetNotFoundError(f"No images found in the class folders of {folder}.")
-    with ThreadPoolExecutor(max_workers=workers or os.cpu_count()) as pool:
+    with ThreadPoolExecutor(max_workers=os.cpu_count()) as pool:
         decoded = pool.map(lambda p: read_image_file(p, size), paths)
         images = list(tqdm(decoded, total=len(paths), desc=f"decoding {folder.name}",
                            unit="image", leave=False, disable=not progress))

@@ -34,11 +34,11 @@ class Archive:
         return self.url.rsplit("/", 1)[-1]
 
 
-def sha256_of(path: Path, chunk: int = 1 << 20) -> str:
-    """Return the SHA-256 hex digest of a file."""
+def sha256_of(path: Path) -> str:
+    """Return the SHA-256 hex digest of a file, read a megabyte at a time."""
     digest = hashlib.sha256()
     with open(path, "rb") as f:
-        for block in iter(lambda: f.read(chunk), b""):
+        for block in iter(lambda: f.read(1 << 20), b""):
             digest.update(block)
     return digest.hexdigest()
 
@@ -57,7 +57,6 @@ def verify_file(path: Path, archive: Archive) -> None:
             f"{path} does not match the SHA-256 published for {archive.url}: the file is "
             f"damaged or is not the right file. Delete it and download it again."
         )
-
 
 
 def download(archive: Archive, folder: Path, retries: int = 3,

@@ -15,7 +15,7 @@ from torch import nn
 from helpers.models import model_device
 from helpers.precision import choose_precision
 from helpers.preprocess import MAX_PIXELS, ImageError, ImageTransform, open_image
-from helpers.safety import TrainingError, device_for, no_batches, to_device
+from helpers.safety import TrainingError, device_for, images_it_takes, no_batches, to_device
 from helpers.saving import check_outputs, load_model, model_path, save_model
 
 __all__ = ["MAX_PIXELS", "ImageError", "ImageTransform", "load_model", "model_path",
@@ -34,7 +34,7 @@ def predict(model: nn.Module, loader: Iterable,
     precision, predictions = choose_precision(device), []
     for images, labels in loader:
         images, _ = to_device(images, labels, device)
-        with precision.autocast():
+        with precision.autocast(), images_it_takes(model, images):
             outputs = model(images).float()
         if outputs.shape[-1] == 1:
             predictions.append((outputs.squeeze(-1) > 0).long())
@@ -54,10 +54,10 @@ def predict_image(model: nn.Module, image, class_names: list[str], transform,
     Raises ImageError for an unusable image and ValueError when the model's output is not a
     number (nan or infinite), so no made-up probability is ever returned.
     """
-    picture = open_image(image)
-    pixels = transform(picture)
+    pixels = transform(open_image(image)).unsqueeze(0).to(model_device(model))
     model.eval()
-    logits = model(pixels.unsqueeze(0).to(model_device(model))).float().squeeze(0).cpu()
+    with images_it_takes(model, pixels):
+        logits = model(pixels).float().squeeze(0).cpu()
     check_outputs(logits.numel(), list(class_names))
     if not torch.isfinite(logits).all():
         raise ValueError(f"The model's output is {logits.tolist()}, not a number, so it gives "

@@ -146,7 +146,8 @@ def accuracy_interval(correct: int, total: int, z: float = 1.96) -> tuple[float,
     share = correct / total
     centre = (share + z * z / (2 * total)) / (1 + z * z / total)
     half = z * math.sqrt(share * (1 - share) / total + z * z / (4 * total * total))
-    return centre - half / (1 + z * z / total), centre + half / (1 + z * z / total)
+    low, high = centre - half / (1 + z * z / total), centre + half / (1 + z * z / total)
+    return max(low, 0.0), min(high, 1.0)  # exact at 0 and 1, where rounding could print -0.0
 
 
 def format_accuracy(accuracy: float, total: int) -> str:

@@ -102,11 +102,11 @@ class RPSNet(nn.Module):
 
 
 def model_device(model: nn.Module, device: torch.device | str | None = None) -> torch.device:
-    """Where ``model`` runs: the device of its weights (first parameter or buffer).
+    """Where ``model`` runs: the device of its weights (first parameter or buffer), or
+    ``device`` (default the CPU) for a model that has no weights at all.
 
-    The helpers that run a model take the device from here and move each batch there, so a
-    ``device`` argument naming another one (say "cpu" for a model on the GPU) cannot break
-    them: it is only used for a model that has no weights at all.
+    The helpers that run a model move each batch there; ``helpers.safety.device_for`` refuses a
+    ``device`` argument that names another one.
     """
     for tensor in chain(model.parameters(), model.buffers()):
         return tensor.device

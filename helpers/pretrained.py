@@ -44,6 +44,12 @@ class WeightsUnavailableError(RuntimeError):
     """The pretrained weights of the base that was asked for cannot be had here."""
 
 
+def in_named_folder(filename: str) -> list[Path]:
+    """``filename`` in the folder named by CONVNET_WEIGHTS (looked in first), if one is named."""
+    folder = os.environ.get(WEIGHTS_ENV, "").strip()
+    return [Path(folder).expanduser() / filename] if folder else []
+
+
 def check_weights_file(path: Path) -> Path:
     """Check ``path`` against the SHA-256 prefix in its file name; raise WeightsError if not."""
     expected = re.search(r"-([0-9a-f]{8,})\.", path.name).group(1)
@@ -59,12 +65,10 @@ def find_weights(download_missing: bool = True) -> Path | None:
     """Return a checked path to Inception v3's weights, or None if they cannot be had.
 
     ``download_missing=False`` only looks (notebook 05 asks that way, so it never waits for a
-    246 MB download it does not need).
+    104 MB download it does not need).
     """
-    folder = os.environ.get(WEIGHTS_ENV, "").strip()
     cache = Path(torch.hub.get_dir()) / "checkpoints"
-    candidates = ([Path(folder).expanduser() / WEIGHTS_FILE] if folder else [])
-    for path in candidates + [cache / WEIGHTS_FILE]:
+    for path in in_named_folder(WEIGHTS_FILE) + [cache / WEIGHTS_FILE]:
         if path.is_file():
             return check_weights_file(path)
     if not download_missing:
@@ -82,12 +86,12 @@ def inception_state_dict(path: Path) -> dict[str, torch.Tensor]:
     state = torch.load(path, map_location="cpu", weights_only=True)
     return {k: v for k, v in state.items() if not k.startswith(("AuxLogits.", "fc."))}
 
+
 def lite0_weights_file() -> Path:
     """Return the checked path of EfficientNet-Lite0's ImageNet weights (CONVNET_WEIGHTS first,
     then the pip package's own copy); raise WeightsUnavailableError or WeightsError if not."""
-    folder = os.environ.get(WEIGHTS_ENV, "").strip()
     spec = importlib.util.find_spec(LITE0_PACKAGE)
-    candidates = [Path(folder).expanduser() / LITE0_FILE] if folder else []
+    candidates = in_named_folder(LITE0_FILE)
     if spec is not None and spec.origin:
         candidates.append(Path(spec.origin).parent / "models" / LITE0_FILE)
     path = next((p for p in candidates if p.is_file()), None)

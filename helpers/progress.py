@@ -22,12 +22,12 @@ def in_notebook() -> bool:
     return getattr(shell, "kernel", None) is not None  # a terminal IPython has no kernel
 
 
-def history_png(history, epochs: int, dpi: int = 72) -> bytes:
+def history_png(history, epochs: int) -> bytes:
     """The curves of a helpers.History so far as PNG bytes, the x axis over all ``epochs``
     planned. Drawn on a Figure of its own: pyplot never sees it."""
     fig = Figure(figsize=(9, 3))
     draw_history(fig, history, epochs)
-    return figure_png(finish_figure(fig, f"epoch {len(history)} of {epochs}"), dpi)
+    return figure_png(finish_figure(fig, f"epoch {len(history)} of {epochs}"), dpi=72)
 
 
 class LivePlot:

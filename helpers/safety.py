@@ -2,15 +2,17 @@
 
 Each one refuses, with what to change, something that would otherwise train on a meaningless
 loss or fail deep inside PyTorch: a loss that does not fit the model's outputs, labels the model
-cannot learn, nan images, an empty loader, a frozen model, a ``device`` that is not where the
-model is. The first batch is checked before anything learns from it; the label range of an
-epoch once, after it (one read from the GPU, not one per batch).
+cannot learn, images of a size it was not built for, nan images, an empty loader, a frozen
+model, a ``device`` that is not where the model is. The first batch is checked before anything
+learns from it; the label range of an epoch once, after it (one read from the GPU, not one per
+batch).
 """
 
 from __future__ import annotations
 
 import warnings
 from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 
 import torch
 from torch import nn
@@ -100,11 +102,30 @@ def check_first_batch(model: nn.Module, images: torch.Tensor, labels: torch.Tens
     """
     was_training = model.training
     model.eval()
-    with torch.no_grad(), choose_precision(images.device).autocast():
-        outputs = model(images)
-    model.train(was_training)
+    try:
+        with torch.no_grad(), choose_precision(images.device).autocast(), \
+                images_it_takes(model, images):
+            outputs = model(images)
+    finally:
+        model.train(was_training)
     check_batch(images, outputs, labels, loss_fn)
     return outputs.shape[-1]
+
+
+@contextmanager
+def images_it_takes(model: nn.Module, images: torch.Tensor) -> Iterator[None]:
+    """Turn PyTorch's error for images a model cannot take (another size, another number of
+    channels: it names two matrix shapes) into a TrainingError that says what to change."""
+    try:
+        yield
+    except torch.OutOfMemoryError:
+        raise
+    except RuntimeError as error:
+        raise TrainingError(
+            f"{type(model).__name__} cannot take these images, {list(images.shape[1:])} "
+            f"(channels, height, width): {str(error).splitlines()[0]}. Give it images of the "
+            f"size and channels it was built for (the size given to load_image_folder, "
+            f"load_horses_or_humans or ImageTransform, for example).") from None
 
 
 def checked_batches(loader: Iterable, model: nn.Module, loss_fn: nn.Module,

@@ -14,17 +14,6 @@ from helpers.data import ImageSet, InMemoryLoader
 from helpers.metrics import class_counts
 
 
-def _take(data: ImageSet, index: list[torch.Tensor]) -> ImageSet:
-    """The images at the given positions (kept in their original order)."""
-    return data.take(torch.cat(index).sort().values)
-
-
-def _members(data: ImageSet, label: int, generator: torch.Generator) -> torch.Tensor:
-    """The positions of one class's images, in a random order."""
-    members = torch.nonzero(data.labels.cpu() == label).flatten()
-    return members[torch.randperm(len(members), generator=generator)]
-
-
 def make_imbalanced(data: ImageSet, keep: dict[str, float], seed: int = 0) -> ImageSet:
     """Return a copy of ``data`` keeping only a random fraction of some classes' images.
 
@@ -40,10 +29,10 @@ def make_imbalanced(data: ImageSet, keep: dict[str, float], seed: int = 0) -> Im
     generator = torch.Generator().manual_seed(seed)
     index = []
     for label, name in enumerate(data.class_names):
-        members = _members(data, label, generator)
+        members = data.shuffled_class(label, generator)
         count = max(1, round(len(members) * keep.get(name, 1.0)))
         index.append(members[:count])
-    return _take(data, index)
+    return data.take(*index)
 
 
 def stratified_split(data: ImageSet, fraction: float = 0.2,
@@ -54,11 +43,11 @@ def stratified_split(data: ImageSet, fraction: float = 0.2,
     generator = torch.Generator().manual_seed(seed)
     rest, held = [], []
     for label in range(len(data.class_names)):
-        members = _members(data, label, generator)
+        members = data.shuffled_class(label, generator)
         count = round(len(members) * fraction)
         held.append(members[:count])
         rest.append(members[count:])
-    return _take(data, rest), _take(data, held)
+    return data.take(*rest), data.take(*held)
 
 
 def image_hashes(data: ImageSet) -> list[str]:
@@ -114,13 +103,10 @@ class SampledLoader(InMemoryLoader):
                          seed=seed)
         if len(weights) != len(data):
             raise ValueError(f"got {len(weights)} weights for {len(data)} images.")
-        self.num_samples = num_samples or len(data)
+        self.size = self.num_samples = num_samples or len(data)  # images an epoch draws
         self.sampler = WeightedRandomSampler(
             torch.as_tensor(weights, dtype=torch.float64).cpu(), self.num_samples,
             replacement=True, generator=torch.Generator().manual_seed(seed))
-
-    def __len__(self) -> int:
-        return -(-self.num_samples // self.batch_size)
 
     def _order(self) -> torch.Tensor:
         """This epoch's draws; InMemoryLoader cuts them into batches."""

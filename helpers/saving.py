@@ -27,8 +27,8 @@ PLAIN = (bool, int, float, str, type(None))
 
 
 def model_path(filename: str) -> Path:
-    """Where a trained model is saved: ``models/`` in the repository (git-ignored), or the
-    folder named by CONVNET_MODELS."""
+    """Where a trained model is saved: the folder named by CONVNET_MODELS, else ``models/`` in
+    the repository (git-ignored), or ``~/.cache/convnet-lab/models`` for an installed copy."""
     folder = os.environ.get(MODELS_ENV, "").strip()
     return (Path(folder).expanduser() if folder else project_folder("models")) / filename
 
@@ -183,10 +183,14 @@ def load_model(path: str | Path, device: torch.device | str = "cpu"):
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"No saved model at {path}.")
-    if torch.device(device).type == "cuda" and not torch.cuda.is_available():
-        raise ValueError(f"load_model(device={str(device)!r}): this machine has no CUDA GPU "
-                         f"(torch.cuda.is_available() is False). Use device='cpu', or "
-                         f"device=helpers.get_device() to take the best one there is.")
+    kind = torch.device(device).type
+    missing = {"cuda": "no CUDA GPU (torch.cuda.is_available() is False)",
+               "mps": "no Apple MPS (torch.backends.mps.is_available() is False)"}
+    if kind in missing and not (torch.cuda.is_available() if kind == "cuda"
+                                else torch.backends.mps.is_available()):
+        raise ValueError(f"load_model(device={str(device)!r}): this machine has {missing[kind]}. "
+                         f"Use device='cpu', or device=helpers.get_device() to take the best "
+                         f"one there is.")
     saved = _read(path)
     architecture, config = saved["architecture"], saved["config"]
     builder = ARCHITECTURES.get(architecture)

@@ -22,7 +22,13 @@ from tqdm.auto import tqdm
 
 from helpers.precision import choose_precision
 from helpers.progress import LivePlot
-from helpers.safety import TrainingError, checked_batches, device_for, nothing_to_train
+from helpers.safety import (
+    TrainingError,
+    check_labels,
+    checked_batches,
+    device_for,
+    nothing_to_train,
+)
 
 
 @dataclass
@@ -65,7 +71,11 @@ def _loss_and_correct(outputs: torch.Tensor, labels: torch.Tensor, loss_fn: nn.M
         loss = loss_fn(outputs, labels.float())
         correct = ((outputs > 0).long() == labels).sum()
     else:
-        loss = loss_fn(outputs, labels)
+        try:
+            loss = loss_fn(outputs, labels)
+        except IndexError:  # a label past the last output (a GPU stops with an assert instead)
+            check_labels(int(labels.min()), int(labels.max()), outputs.shape[-1], "of one batch")
+            raise
         correct = (outputs.argmax(dim=-1) == labels).sum()
     return loss, correct
 

@@ -43,7 +43,12 @@ def preprocessing_for(base: str) -> ImageTransform:
         return ImageTransform(size=224, mean=(0.5, 0.5, 0.5), std=(0.5, 0.5, 0.5))
     if base == "inception_v3":
         return inception_preprocessing()
-    raise ValueError(f"Unknown base {base!r}: choose one of {', '.join(BASES)}.")
+    raise unknown_base(base)
+
+
+def unknown_base(base: str) -> ValueError:
+    """The error for a base that is neither of ``BASES``."""
+    return ValueError(f"Unknown base {base!r}: choose one of {', '.join(BASES)}.")
 
 
 def inception_preprocessing() -> ImageTransform:
@@ -57,7 +62,7 @@ def build_base(base: str) -> tuple[nn.Module, int]:
     if base == "efficientnet_lite0":
         return efficientnet_lite0(pretrained=False), 1280
     if base != "inception_v3":
-        raise ValueError(f"Unknown base {base!r}: choose one of {', '.join(BASES)}.")
+        raise unknown_base(base)
     # transform_input=True is what the pretrained weights expect (torchvision forces it).
     network = inception_v3(weights=None, aux_logits=True, init_weights=False,
                            transform_input=True)
@@ -155,8 +160,7 @@ def pretrained_transfer(base: str, num_classes: int, hidden: int = 1024,
                 "Use base='efficientnet_lite0' (its weights come with pip), or put the file in "
                 f"the folder named by ${WEIGHTS_ENV}.")
         return model
-    raise ValueError(f"Unknown base {base!r}: choose one of {', '.join(BASES)}.")
-
+    raise unknown_base(base)
 
 
 @torch.inference_mode()

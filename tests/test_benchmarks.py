@@ -1,69 +1,210 @@
-"""The benchmark scripts run, race both paths and report consistent numbers (short runs)."""
+"""The benchmarks: the race's bookkeeping on scripted paths (which path goes first in each
+round, when a path stops, images per second and the split of the ratio, all against numbers
+known beforehand); the three paths differ in speed only (the same weights after the same
+batches); and each script, run for two short epochs on the real data, races all three paths."""
 
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 import sys
+import time
 from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
+import torch
+from torch import nn
 
-pytestmark = pytest.mark.slow  # trains on real data: the slow tier
+from benchmarks import common
 
 REPO = Path(__file__).resolve().parents[1]
 
 
-def run_benchmark(module: str, tmp_path: Path) -> dict:
-    out = tmp_path / f"{module}.json"
-    result = subprocess.run(
-        [sys.executable, "-m", f"benchmarks.{module}", "--max-epochs", "1", "--max-batches", "3",
-         "--json", str(out)],
-        cwd=REPO, capture_output=True, text=True, timeout=600, env=os.environ.copy())
-    assert result.returncode == 0, result.stderr[-3000:]
-    assert "plain" in result.stdout and "helpers" in result.stdout, result.stdout
-    return json.loads(out.read_text()) | {"stdout": result.stdout, "stderr": result.stderr}
+class Clock:
+    """A stand-in for time.perf_counter that moves only when a scripted batch says so."""
+
+    def __init__(self) -> None:
+        self.now = 0.0
+        self.trace: list[str] = []  # which path trained each batch, in order
+
+    def __call__(self) -> float:
+        return self.now
 
 
-def check_race(report: dict, target: float | None) -> None:
-    assert report["target"] == target
-    for name in ("plain", "helpers"):
-        row = report["results"][name]
-        assert row["images_per_second"] > 0 and row["seconds_per_epoch"] > 0
-        if target is None:  # speed only: nothing evaluated, nothing claimed
-            assert row["accuracy_by_epoch"] == [] and row["epochs_to_target"] is None
-            continue
-        assert len(row["accuracy_by_epoch"]) == 1  # --max-epochs 1
-        reached = row["accuracy_by_epoch"][0] >= target
-        assert (row["epochs_to_target"] == 1) == reached
+def scripted(name: str, clock: Clock, seconds: float | list[float], accuracies: list[float],
+             batches: int = 5) -> common.TrainingPath:
+    """A path whose epochs take ``seconds`` (or ``seconds[k]`` in epoch k) on the clock, spread
+    evenly over ``batches`` batches of 4 images, with accuracy ``accuracies[k]`` after epoch k."""
+    loader = [(torch.zeros(4, 1), torch.zeros(4))] * batches
+    state = {"epochs": 0}
+
+    def epoch(given) -> None:
+        if isinstance(given, common.Counted):  # the warm-up, not timed
+            return
+        took = seconds if isinstance(seconds, float) else seconds[state["epochs"]]
+        state["epochs"] += 1
+        for _ in given:
+            clock.now += took / batches
+            clock.trace.append(name)
+
+    return common.TrainingPath(epoch, loader, lambda: accuracies[state["epochs"] - 1])
 
 
-def test_hoh_benchmark_on_real_data(tmp_path):
-    if not (Path(os.environ["CONVNET_DATA"]) / "horse-or-human").exists():
-        pytest.skip("real Horses-or-Humans not found: set CONVNET_DATA")
-    report = run_benchmark("hoh", tmp_path)
-    check_race(report, 0.88)
-    assert report["results"]["helpers"]["setup_seconds"] > 0  # the one-time decode is counted
+@pytest.fixture
+def clock(monkeypatch) -> Clock:
+    clock = Clock()
+    monkeypatch.setattr(common, "time", SimpleNamespace(perf_counter=clock,
+                                                        strftime=time.strftime))
+    return clock
 
 
-def test_rps_benchmark_on_real_data(tmp_path):
-    if not (Path(os.environ["CONVNET_DATA"]) / "rps").exists():
-        pytest.skip("real Rock-Paper-Scissors not found: set CONVNET_DATA")
-    check_race(run_benchmark("rps", tmp_path), 0.95)
+def test_each_round_starts_with_the_next_path_and_a_path_stops_at_its_target(clock):
+    paths = {"plain": scripted("plain", clock, 4.0, [0.5, 0.7, 0.8, 0.9, 0.95]),
+             "settings": scripted("settings", clock, 2.0, [0.6, 0.8, 0.91, 0.95]),
+             "helpers": scripted("helpers", clock, 1.0, [0.5, 0.95])}
+    outcome = common.race(paths, torch.device("cpu"), target=0.9, max_epochs=10)
+    assert outcome["rounds"] == [["plain", "settings", "helpers"],
+                                 ["settings", "helpers", "plain"],  # helpers done: 0.95
+                                 ["plain", "settings"],  # helpers' turn to go first; settings done
+                                 ["plain"]]  # plain reaches 0.9 in its 4th epoch
+    results = outcome["results"]
+    assert [results[n]["epochs_to_target"] for n in ("plain", "settings", "helpers")] == [4, 3, 2]
+    assert results["plain"]["seconds_to_target"] == pytest.approx(16.0)
+    assert results["helpers"]["seconds_by_epoch"] == pytest.approx([1.0, 1.0])
+    assert outcome["shared_rounds"] == 2
 
 
-def test_fashion_benchmark_on_real_data(tmp_path):
-    if not (Path(os.environ["CONVNET_DATA"]) / "FashionMNIST").exists():
-        pytest.skip("real Fashion-MNIST not found: set CONVNET_DATA")
-    report = run_benchmark("fashion_mnist", tmp_path)
-    check_race(report, 0.91)
-    assert "stand" not in report["stdout"].lower()
+def test_the_paths_of_a_round_train_in_turns_each_on_its_own_clock(clock):
+    paths = {name: scripted(name, clock, 5.0, [0.0]) for name in common.PATHS}  # 1 s a batch
+    outcome = common.race(paths, torch.device("cpu"), None, max_epochs=1, turn_seconds=2.0)
+    turns = ["plain"] * 2 + ["settings"] * 2 + ["helpers"] * 2
+    assert clock.trace == turns + turns + list(common.PATHS)  # 2, 2 and 1 batches a turn
+    assert [outcome["results"][n]["seconds_by_epoch"] for n in common.PATHS] == [[5.0]] * 3
 
 
-def test_transfer_benchmark_on_real_data(tmp_path):
-    if not (Path(os.environ["CONVNET_DATA"]) / "horse-or-human").exists():
-        pytest.skip("real Horses-or-Humans not found: set CONVNET_DATA")
-    report = run_benchmark("transfer", tmp_path)
-    check_race(report, 0.95)
-    assert report["base"] == "efficientnet_lite0" and report["feature_pass_seconds"] > 0
+def test_images_per_second_and_the_split_of_the_ratio(clock):
+    paths = {"plain": scripted("plain", clock, 4.0, [0.0] * 3),  # 20 images in 4 s
+             "settings": scripted("settings", clock, 2.5, [0.0] * 3),  # in 2.5 s
+             "helpers": scripted("helpers", clock, 0.5, [0.0] * 3)}  # in 0.5 s
+    paths["helpers"].setup_seconds = 3.0
+    outcome = common.race(paths, torch.device("cpu"), target=None, max_epochs=3)
+    results = outcome["results"]
+    speeds = [results[n]["images_per_second"] for n in common.PATHS]
+    assert speeds == pytest.approx([5.0, 8.0, 40.0])
+    assert all(results[n]["accuracy_by_epoch"] == [] for n in common.PATHS)  # speed only
+    assert common.split(results) == pytest.approx(
+        {"model-side settings": 1.6, "data in memory": 5.0, "together": 8.0})
+    assert outcome["rounds"][2] == ["helpers", "plain", "settings"]
+
+
+def test_speed_comes_from_the_rounds_every_path_trained(clock):
+    """Plain trains on alone after the others reached the target, while something else slows
+    the machine tenfold: its speed is still that of the round all three shared."""
+    paths = {"plain": scripted("plain", clock, [4.0, 40.0, 40.0], [0.5, 0.6, 0.95]),
+             "settings": scripted("settings", clock, 2.0, [0.95]),
+             "helpers": scripted("helpers", clock, 1.0, [0.95])}
+    outcome = common.race(paths, torch.device("cpu"), target=0.9, max_epochs=5)
+    plain = outcome["results"]["plain"]
+    assert outcome["shared_rounds"] == 1 and plain["images_per_second"] == pytest.approx(5.0)
+    assert plain["seconds_to_target"] == pytest.approx(84.0)  # all three epochs count here
+
+
+def test_an_error_in_one_path_stops_the_race_with_that_error(clock):
+    paths = {name: scripted(name, clock, 5.0, [0.0]) for name in common.PATHS}
+
+    def broken(given) -> None:
+        for number, _ in enumerate(given):
+            clock.now += 1.0
+            if number == 3:
+                raise RuntimeError("out of memory, say")
+
+    paths["settings"].epoch = broken
+    with pytest.raises(RuntimeError, match="out of memory, say"):
+        common.race(paths, torch.device("cpu"), None, max_epochs=2)
+
+
+def test_max_batches_cuts_every_epoch_short(clock):
+    paths = {"plain": scripted("plain", clock, 10.0, [0.0], batches=10)}  # 1 s a batch
+    row = common.race(paths, torch.device("cpu"), None, max_epochs=2, max_batches=3)
+    assert row["results"]["plain"]["images_by_epoch"] == [12, 12]
+    assert row["results"]["plain"]["images_per_second"] == pytest.approx(4.0)
+
+
+class OneLogit(nn.Module):
+    """A small CNN with one logit, as the Horses-or-Humans model: it exercises the squeeze the
+    plain loop needs for BCEWithLogitsLoss, and channels-last convolutions."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.layers = nn.Sequential(nn.Conv2d(3, 4, 3), nn.ReLU(), nn.AdaptiveAvgPool2d(2),
+                                    nn.Flatten(), nn.Linear(16, 1))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.layers(x)
+
+
+@pytest.mark.parametrize("make_model, loss_fn, classes", [
+    (OneLogit, nn.BCEWithLogitsLoss(), 2),
+    (lambda: nn.Sequential(nn.Conv2d(3, 4, 3), nn.ReLU(), nn.Flatten(), nn.Linear(144, 3)),
+     nn.CrossEntropyLoss(), 3),
+])
+def test_the_three_paths_differ_in_speed_only(make_model, loss_fn, classes):
+    """Same initial weights, loss, optimizer and learning rate: after the same batches the three
+    models hold the same weights (to float rounding: fused Adam and channels-last convolutions
+    add up in another order)."""
+    generator = torch.Generator().manual_seed(0)
+    batches = [(torch.randn(8, 3, 8, 8, generator=generator),
+                torch.randint(0, classes, (8,), generator=generator)) for _ in range(6)]
+    paths = common.three_paths(make_model, batches, batches, batches, torch.device("cpu"), 0.0,
+                               loss_fn)
+    start = [p.detach().clone() for p in paths["plain"].model.parameters()]
+    for path in paths.values():
+        path.epoch(path.loader)
+    models = {name: path.model for name, path in paths.items()}
+    for name in ("settings", "helpers"):
+        for mine, plain in zip(models[name].parameters(), models["plain"].parameters()):
+            torch.testing.assert_close(mine, plain, rtol=1e-4, atol=1e-5)
+    moved = [not torch.allclose(a, b) for a, b in zip(models["plain"].parameters(), start)]
+    assert all(moved)  # every layer learnt something, alike on every path
+    layout = {name: next(m for m in model.modules() if isinstance(m, nn.Conv2d)).weight
+              .is_contiguous(memory_format=torch.channels_last) for name, model in models.items()}
+    assert layout == {"plain": False, "settings": True, "helpers": True}  # what differs
+
+
+# --- each script on the real data, two short epochs ----------------------------------------
+
+BENCHMARKS = {  # script: (a split it needs, batch size, target)
+    "hoh": ("horse-or-human/train", 32, 0.88),
+    "rps": ("rps/train", 32, 0.95),
+    "fashion_mnist": ("fashion-mnist", 64, 0.91),
+    "transfer": ("horse-or-human/train", 32, 0.95),
+}
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("script", list(BENCHMARKS))
+def test_each_benchmark_races_three_paths_on_real_data(script, real_data, tmp_path):
+    split, batch_size, target = BENCHMARKS[script]
+    real_data(split)
+    out = tmp_path / f"{script}.json"
+    done = subprocess.run(
+        [sys.executable, "-m", f"benchmarks.{script}", "--max-epochs", "2", "--max-batches",
+         "2", "--json", str(out)], cwd=REPO, capture_output=True, text=True, timeout=900)
+    assert done.returncode == 0, done.stderr[-3000:]
+    report = json.loads(out.read_text())
+    assert list(report["results"]) == list(common.PATHS) and report["target"] == target
+    for name, row in report["results"].items():
+        epochs = len(row["seconds_by_epoch"])
+        # two batches of batch_size images in each epoch it ran, one or two epochs
+        assert row["images_by_epoch"] == [2 * batch_size] * epochs, name
+        assert len(row["accuracy_by_epoch"]) == epochs and all(
+            0 <= a <= 1 for a in row["accuracy_by_epoch"]), name
+    for number, order in enumerate(report["rounds"]):  # plain first, then settings, ...
+        turn = list(common.PATHS[number % 3:] + common.PATHS[:number % 3])
+        assert order == [name for name in turn if name in order], report["rounds"]
+    assert report["rounds"][0] == list(common.PATHS)
+    assert "model-side settings" in done.stdout and "data in memory" in done.stdout
+    assert report["results"]["helpers"]["setup_seconds"] > 0  # decoding (and features) counted
+    if script == "transfer":
+        assert report["base"] == "efficientnet_lite0" and report["feature_pass_seconds"] > 0

@@ -1,4 +1,5 @@
-"""Tests of helpers.data: safe extraction, checksums, finding and loading datasets, batches.
+"""Tests of helpers.data, datasets, downloads and settings: safe extraction, checksums, finding
+and loading datasets, the in-memory loader, the ascent image, QUICK mode.
 
 The real Horses-or-Humans images come from the data folder conftest.py stages (symlinks to
 CONVNET_DATA); tests that need them skip, saying so, when that folder does not hold them.
@@ -7,7 +8,6 @@ CONVNET_DATA); tests that need them skip, saying so, when that folder does not h
 from __future__ import annotations
 
 import hashlib
-import os
 import shutil
 import zipfile
 from pathlib import Path
@@ -30,12 +30,6 @@ from helpers.settings import (
 )
 
 HOH_VALIDATION = "horse-or-human/validation"
-
-
-@pytest.fixture(scope="session")
-def staged_root() -> Path:
-    """The data folder conftest.py set up (the real datasets linked in)."""
-    return Path(os.environ["CONVNET_DATA"])
 
 
 @pytest.fixture(scope="session")
@@ -183,13 +177,23 @@ def test_find_split_on_the_upstream_layout(hoh_validation, tmp_path, monkeypatch
     assert find_split(HOH_VALIDATION) == upstream
 
 
-def copy_validation(source: Path, root: Path) -> Path:
-    target = root / HOH_VALIDATION
-    for name in ("horses", "humans"):
+def class_folders(source: Path, target: Path, counts: dict[str, int | None],
+                  copy: bool = False) -> Path:
+    """``target/<class>/`` holding the first ``counts[class]`` images (None: all) of each of
+    ``source``'s class folders, linked (or copied, to be changed) there."""
+    for name, count in counts.items():
         (target / name).mkdir(parents=True)
-        for image in data.list_images(source / name):
-            shutil.copyfile(image, target / name / image.name)
+        for image in data.list_images(source / name)[:count]:
+            if copy:
+                shutil.copyfile(image, target / name / image.name)
+            else:
+                (target / name / image.name).symlink_to(image.resolve())
     return target
+
+
+def copy_validation(source: Path, root: Path) -> Path:
+    return class_folders(source, root / HOH_VALIDATION, {"horses": None, "humans": None},
+                         copy=True)
 
 
 def test_find_split_ignores_files_that_are_not_images(hoh_validation, tmp_path, monkeypatch,
@@ -307,10 +311,7 @@ def test_load_image_folder_on_real_validation_images(hoh_validation):
 
 
 def test_load_image_folder_follows_the_class_order_given(hoh_validation, tmp_path):
-    for name, count in (("horses", 3), ("humans", 2)):
-        (tmp_path / name).mkdir()
-        for image in data.list_images(hoh_validation / name)[:count]:
-            (tmp_path / name / image.name).symlink_to(image.resolve())
+    class_folders(hoh_validation, tmp_path, {"horses": 3, "humans": 2})
     (tmp_path / "horses" / "readme.txt").write_text("not an image")
     alphabetical = load_image_folder(tmp_path, 32)
     assert alphabetical.labels.tolist() == [0, 0, 0, 1, 1]
@@ -321,10 +322,7 @@ def test_load_image_folder_follows_the_class_order_given(hoh_validation, tmp_pat
 
 
 def test_the_decode_pass_shows_a_bar_that_disappears(hoh_validation, tmp_path, capsys):
-    for name in ("horses", "humans"):
-        (tmp_path / name).mkdir()
-        for image in data.list_images(hoh_validation / name)[:2]:
-            (tmp_path / name / image.name).symlink_to(image.resolve())
+    class_folders(hoh_validation, tmp_path, {"horses": 2, "humans": 2})
     load_image_folder(tmp_path, 32)
     bar = capsys.readouterr().err  # outside a notebook tqdm draws text on stderr
     assert f"decoding {tmp_path.name}:" in bar and "/4 [" in bar and bar.endswith(" \r")

@@ -139,6 +139,12 @@ def test_wrong_number_of_class_names_is_refused(photo_path):
                               photo_path, CLASSES, ImageTransform(32))
 
 
+def test_a_transform_of_another_size_than_the_model_takes_is_named(model, photo_path):
+    with pytest.raises(helpers.TrainingError, match=r"HorsesHumansCNN cannot take these images, "
+                                                    r"\[3, 64, 64\].*Give it images of the size"):
+        helpers.predict_image(model, photo_path, CLASSES, ImageTransform(64))
+
+
 def test_topk_limits_a_many_class_answer(photo_path):
     model = torch.nn.Sequential(torch.nn.AdaptiveAvgPool2d(4), torch.nn.Flatten(),
                                 torch.nn.Linear(48, 5))
@@ -411,8 +417,11 @@ def test_load_model_accepts_string_configuration_values(tmp_path, monkeypatch):
     assert reloaded.config == {"base": "tiny", "num_classes": 3} and names == list("abc")
 
 
-@pytest.mark.skipif(torch.cuda.is_available(), reason="checks a machine without a GPU")
-def test_loading_onto_a_gpu_that_is_not_there_says_what_to_use(tmp_path, model):
+@pytest.mark.parametrize("device, missing", [("cuda", "no CUDA GPU"), ("mps", "no Apple MPS")])
+def test_loading_onto_a_device_that_is_not_there_says_what_to_use(tmp_path, model, monkeypatch,
+                                                                  device, missing):
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)  # as on a laptop
+    monkeypatch.setattr(torch.backends.mps, "is_available", lambda: False)
     path = save_model(tmp_path / "hoh.pt", model, CLASSES, ImageTransform(150))
-    with pytest.raises(ValueError, match="device='cuda'.*no CUDA GPU.*Use device='cpu'"):
-        load_model(path, device="cuda")
+    with pytest.raises(ValueError, match=f"device='{device}'.*{missing}.*Use device='cpu'"):
+        load_model(path, device=device)

@@ -298,6 +298,8 @@ def test_the_wilson_interval_matches_its_formula_and_narrows_with_more_images():
     assert wide[1] - wide[0] > 5 * (narrow[1] - narrow[0])
     assert helpers.accuracy_interval(256, 256)[1] == pytest.approx(1.0)  # stays inside 0-1
     assert helpers.accuracy_interval(0, 256)[0] == pytest.approx(0.0)
+    assert helpers.accuracy_interval(0, 40)[0] == 0.0  # not -7e-18, printed "-0.000"
+    assert f"{helpers.accuracy_interval(0, 40)[0]:.3f}" == "0.000"
     assert helpers.format_accuracy(0.9132, 10_000) == \
         "91.3% (95% interval 90.8%–91.9%, 10,000 images)"
     with pytest.raises(ValueError, match="7 correct out of 5 images is not an accuracy"):

@@ -20,7 +20,7 @@ WRITTEN_OUT = [
     ("02_fashion_mnist_cnn.ipynb", "FashionDense", (1, 28, 28)),
     ("02_fashion_mnist_cnn.ipynb", "FashionCNN", (1, 28, 28)),
     # 03: HorsesHumansCNN
-    # 06: RPSNet
+    ("06_rock_paper_scissors.ipynb", "RPSNet", (3, 128, 128)),
 ]
 
 

@@ -135,8 +135,9 @@ def seeded_run(train, val, epochs: int, seed: int, verbose: bool = False) -> His
 
 @pytest.fixture(scope="module")
 def seeded_runs(real_images):
-    """Two runs with seed 7 and one with seed 8 on a small real subset (48 + 20 images)."""
-    train = real_images("horse-or-human/train", 150, per_class=24)
+    """Two runs with seed 7 and one with seed 8 on a small real subset (36 + 20 images: training
+    batches of 32 and 4)."""
+    train = real_images("horse-or-human/train", 150, per_class=18)
     val = real_images("horse-or-human/validation", 150, per_class=10)
     printed = io.StringIO()
     with contextlib.redirect_stdout(printed):
@@ -266,9 +267,23 @@ def test_labels_outside_the_model_in_a_later_batch_are_refused():
         fit(linear(1), batches, batches[:2], epochs=1, loss_fn=nn.BCEWithLogitsLoss(),
             verbose=False)
     batches = small_problem(classes=3)
-    batches[2][1][3] = 7  # and a label 7 for a three-output model: the loss itself refuses it
-    with pytest.raises(IndexError, match="Target 7 is out of bounds"):
+    batches[2][1][3] = 7  # and a label 7 for a three-output model, which the loss cannot take
+    with pytest.raises(helpers.TrainingError, match="labels of one batch go from 0 to 7, but a "
+                                                    "model with 3 outputs can only learn labels "
+                                                    "0 to 2. Give the model 8 outputs"):
         fit(linear(3), batches, batches[:2], epochs=1, verbose=False)
+
+
+def test_images_of_a_size_the_model_was_not_built_for_are_named():
+    model, loader = HorsesHumansCNN(), [(torch.zeros(2, 3, 64, 64), torch.tensor([0, 1]))]
+    message = (r"HorsesHumansCNN cannot take these images, \[3, 64, 64\] \(channels, height, "
+               r"width\): mat1 and mat2 shapes cannot be multiplied .*Give it images of the size "
+               r"and channels it was built for")
+    with pytest.raises(helpers.TrainingError, match=message):
+        fit(model, loader, loader, epochs=1, loss_fn=nn.BCEWithLogitsLoss(), verbose=False)
+    assert model.training is False  # left in eval mode, as fit leaves every model
+    with pytest.raises(helpers.TrainingError, match=message):
+        predict(model, loader)
 
 
 def test_an_empty_loader_is_refused():

@@ -182,7 +182,7 @@ def drawn(monkeypatch):
 
 
 def test_the_ipywidgets_being_tested_is_the_one_expected():
-    expected = os.environ.get("CONVNET_EXPECT_IPYWIDGETS")  # set by .ci/run's second pass
+    expected = os.environ.get("CONVNET_EXPECT_IPYWIDGETS")  # tools/colab/colab_test.py: 7.7.1
     if expected:
         assert ipywidgets.__version__.startswith(expected), ipywidgets.__file__
     assert MAJOR in (7, 8)

@@ -28,8 +28,10 @@ import torch
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "tools"))
+sys.path.insert(0, str(REPO))
 from execute_notebooks import execute  # noqa: E402
 
+from benchmarks.common import SPLIT  # noqa: E402  (the ratios each benchmark reports)
 from helpers.precision import choose_precision  # noqa: E402
 
 BENCHMARKS = ["fashion_mnist", "hoh", "rps", "transfer"]
@@ -81,7 +83,8 @@ def run_notebook(source: Path, work: Path, quick: bool, timeout: int) -> dict:
 
 
 def run_benchmark(name: str, work: Path, max_batches: int, timeout: int) -> dict:
-    """One epoch of ``benchmarks/<name>.py``; return both paths' images/s and their ratio."""
+    """One epoch of ``benchmarks/<name>.py``; return its three paths' images/s and the split of
+    the ratio (model-side settings, data in memory, together: see benchmarks/common.py)."""
     result = work / f"{name}.json"
     command = [sys.executable, "-m", f"benchmarks.{name}", "--max-epochs", "1",
                "--max-batches", str(max_batches), "--json", str(result)]
@@ -90,9 +93,10 @@ def run_benchmark(name: str, work: Path, max_batches: int, timeout: int) -> dict
     row = {"run": f"benchmark {name}", "seconds": time.perf_counter() - start, "error": ""}
     if done.returncode != 0:
         return {**row, "error": (done.stderr.strip().splitlines() or ["failed"])[-1][:200]}
-    paths = json.loads(result.read_text())["results"]
-    plain, fast = (paths[path]["images_per_second"] for path in ("plain", "helpers"))
-    return {**row, "plain_images_s": plain, "helpers_images_s": fast, "ratio": fast / plain}
+    report = json.loads(result.read_text())
+    speeds = {f"{path}_images_s": value["images_per_second"]
+              for path, value in report["results"].items()}
+    return {**row, **speeds, **{f"{name} ratio": value for name, value in report["ratios"].items()}}
 
 
 def table(header: list[str], rows: list[dict]) -> str:
@@ -100,14 +104,16 @@ def table(header: list[str], rows: list[dict]) -> str:
     def number(value, form: str) -> str:
         return "" if value is None else format(value, form)
 
-    lines = [*header, "", "| run | seconds | peak GPU memory (GiB) | plain images/s | "
-             "helpers images/s | ratio | error |", "|---|---|---|---|---|---|---|"]
+    columns = [("seconds", ".1f"), ("peak GPU memory (GiB)", ".2f")]
+    columns += [(f"{path} images/s", ".0f") for path in ("plain", "settings", "helpers")]
+    columns += [(f"{name} ratio", ".2f") for name in SPLIT]
+    keys = ["seconds", "peak_gib", "plain_images_s", "settings_images_s", "helpers_images_s",
+            *(f"{name} ratio" for name in SPLIT)]
+    lines = [*header, "", "| run | " + " | ".join(name for name, _ in columns) + " | error |",
+             "|---" * (len(columns) + 2) + "|"]
     for row in rows:
-        lines.append(f"| {row['run']} | {number(row.get('seconds'), '.1f')} | "
-                     f"{number(row.get('peak_gib'), '.2f')} | "
-                     f"{number(row.get('plain_images_s'), '.0f')} | "
-                     f"{number(row.get('helpers_images_s'), '.0f')} | "
-                     f"{number(row.get('ratio'), '.2f')} | {row['error']} |")
+        cells = [number(row.get(key), form) for key, (_, form) in zip(keys, columns)]
+        lines.append(f"| {row['run']} | " + " | ".join(cells) + f" | {row['error']} |")
     return "\n".join(lines)
 
 
