@@ -180,15 +180,21 @@ def _starts(side: int, patch: int, stride: int) -> list[int]:
 
 @torch.no_grad()
 def occlusion(model: nn.Module, images: torch.Tensor, class_index=None, patch: int | None = None,
-              stride: int | None = None, fill: float = 0.0, batch_size: int = 64) -> torch.Tensor:
+              stride: int | None = None, fill: float = 0.0, batch_size: int = 64,
+              measure: str = "probability") -> torch.Tensor:
     """How much the probability of ``class_index`` (default: the predicted class) drops when a
     ``patch`` x ``patch`` square of ``fill`` covers each part of the image.
 
     ``fill`` 0 is the mean grey after normalisation. ``patch`` defaults to a quarter of the
     image's side, ``stride`` to half the patch. Each pixel gets the mean drop of the patches
     that cover it: [H, W] for one image, [N, H, W] for a batch, in probability (negative where
-    covering raises it), on the CPU.
+    covering raises it), on the CPU. ``measure="score"`` measures the drop of the class's score
+    (``class_scores``: its logit) instead, which still moves when the probability is stuck at 1.
     """
+    if measure not in ("probability", "score"):
+        raise ValueError(f'measure must be "probability" or "score", not {measure!r}.')
+    value = (lambda logits, classes: probabilities(logits).gather(1, classes.view(-1, 1))[:, 0]) \
+        if measure == "probability" else class_scores
     batch, single = _as_batch(model, images)
     height, width = batch.shape[-2:]
     patch = patch or max(1, min(height, width) // 4)
@@ -202,12 +208,12 @@ def occlusion(model: nn.Module, images: torch.Tensor, class_index=None, patch: i
     with evaluating(model):
         logits = _run(model, batch)
         classes = _classes(logits, class_index)
-        before = probabilities(logits).gather(1, classes.view(-1, 1))[:, 0]
+        before = value(logits, classes)
         for image, label, start in zip(batch, classes, before):
             covered = image.expand(len(places), -1, -1, -1).clone()
             for copy, (top, left) in zip(covered, places):
                 copy[:, top:top + patch, left:left + patch] = fill
-            after = torch.cat([probabilities(_run(model, part))[:, label]
+            after = torch.cat([value(_run(model, part), label.expand(len(part)))
                                for part in covered.split(batch_size)])
             drop = torch.zeros(height, width, device=batch.device)
             count = torch.zeros(height, width, device=batch.device)

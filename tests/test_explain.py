@@ -195,6 +195,25 @@ def test_occlusion_measures_the_drop_in_probability():
     assert drops[8:, 8:].abs().max() == 0 and drops.shape == (16, 16)
 
 
+@pytest.mark.parametrize("label, sign", [(1, 1), (0, -1)])
+def test_occlusion_by_score_sees_what_a_saturated_probability_hides(label, sign):
+    """A model sure of its class (logit +-1100, of which 1000 from the top-left 8 x 8 pixels):
+    covering that corner cannot move a probability stuck at 1, but the class's score (+logit
+    for class 1, -logit for class 0) drops by 1000 there, and by nothing elsewhere."""
+    class TopLeft(nn.Module):
+        def forward(self, x):
+            return (sign * (1000 * x[:, :, :8, :8].mean(dim=(1, 2, 3)) + 100))[:, None]
+
+    image = torch.ones(3, 16, 16)
+    by_probability = occlusion(TopLeft(), image, class_index=label, patch=8, stride=8)
+    by_score = occlusion(TopLeft(), image, class_index=label, patch=8, stride=8, measure="score")
+    assert by_probability.abs().max() == 0
+    assert by_score[:8, :8].mean() == pytest.approx(1000.0)
+    assert by_score[8:, 8:].abs().max() == 0
+    with pytest.raises(ValueError, match='"probability" or "score"'):
+        occlusion(TopLeft(), image, measure="logit")
+
+
 # --- the model is left as it was found -----------------------------------------------------
 
 def model_state(model: nn.Module) -> dict:
