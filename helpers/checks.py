@@ -49,6 +49,10 @@ ANSWERS: dict[str, tuple[object, str]] = {
     "08.3b": (2.388, "E(n) = (1 - 0.99**n) / 0.01 for each class; the weights go as 1 / E(n), "
                      "scaled so that the three add up to 3."),
     # 09 · Where the network looks
+    "09.1": (16, "The photo is 128 pixels across and the map 8 cells: how many pixels per cell?"),
+    "09.3": (49, "Count the square's starting positions along one side (0, 16, ... up to "
+                 "128 - 32), then square that number."),
+    "09.7": (32, "224 pixels across, 7 cells across."),
 }
 
 

@@ -143,3 +143,50 @@ def compare_histories(histories: dict[str, History], title: str = "Runs compared
     ax_val.set(title="Validation accuracy", xlabel="epoch", ylabel="accuracy (fraction correct)")
     ax_train.set(title="Training accuracy", xlabel="epoch")
     return finish_figure(fig, title)
+
+
+def overlay(ax, image, heat, title: str = "", opacity: float = 0.7) -> None:
+    """Draw ``heat`` (a map in 0...1) over ``image`` (a tensor [C, H, W] or a PIL picture),
+    stretched to the image's size: the hotter, the redder and the more opaque; cold is clear."""
+    shown = _as_displayable(image) if isinstance(image, torch.Tensor) else image
+    height, width = shown.shape[:2] if hasattr(shown, "shape") else shown.size[::-1]
+    heat = torch.as_tensor(heat).detach().cpu().float().clamp(0, 1).numpy()
+    colours = plt.get_cmap("turbo")(heat)
+    colours[..., 3] = opacity * heat  # cold parts leave the image as it is
+    ax.imshow(shown, cmap="gray")
+    ax.imshow(colours, extent=(-0.5, width - 0.5, height - 0.5, -0.5), interpolation="bilinear")
+    ax.set_title(title, fontsize=8, parse_math=False)
+    ax.set_xticks([])
+    ax.set_yticks([])
+
+
+def show_heat_maps(images: torch.Tensor, maps: dict[str, torch.Tensor],
+                   titles: list[str] | None = None, title: str | None = None, size: float = 1.8):
+    """One column per image: the image on top, then each named map [N, H, W] (0...1) over it,
+    one row per map (its name on the left)."""
+    rows, count = 1 + len(maps), len(images)
+    fig, axes = plt.subplots(rows, count, figsize=(size * count, size * rows + 0.5),
+                             squeeze=False)
+    for col in range(count):
+        axes[0, col].imshow(_as_displayable(images[col]), cmap="gray")
+        axes[0, col].set_title(titles[col] if titles else "", fontsize=8, parse_math=False)
+        axes[0, col].set_xticks([])
+        axes[0, col].set_yticks([])
+        for row, heat in enumerate(maps.values(), start=1):
+            overlay(axes[row, col], images[col], heat[col])
+    for row, name in enumerate(["image", *maps]):
+        axes[row, 0].set_ylabel(name, fontsize=9)
+    if title:
+        fig.suptitle(title)
+    fig.tight_layout()
+    return fig
+
+
+def heat_map_png(picture, heat: torch.Tensor, title: str, dpi: int = 90) -> bytes:
+    """A PNG of ``heat`` over ``picture`` (a PIL thumbnail): the upload widget's second panel."""
+    fig, ax = plt.subplots(figsize=(2.4, 2.4))
+    overlay(ax, picture, heat, title if len(title) < 32 else title[:29] + "...")
+    fig.tight_layout()
+    png = figure_png(fig, dpi)
+    plt.close(fig)
+    return png

@@ -1,4 +1,5 @@
-"""The upload classifier: a learner's own photos, classified by a trained model, with a chart.
+"""The upload classifier: a learner's own photos, classified by a trained model, with a chart
+and a heat-map of where the model found its answer (``helpers.explain``).
 
 An ipywidgets box (under ipywidgets 7, Colab's, and 8 alike) that carries a still of its first
 state, which pages that cannot run widgets (GitHub, nbviewer) show in its place. Nothing a
@@ -117,7 +118,8 @@ COLAB_EMPTY = ("the upload arrived empty (0 bytes). Check that the file opens on
 
 
 class PhotoClassifier(WithStill, widgets.VBox):
-    """An upload button that classifies each uploaded photo and shows its probabilities.
+    """An upload button that classifies each uploaded photo and shows its probabilities and,
+    beside them, where in the photo the model found its answer (Grad-CAM, ``helpers.explain``).
 
     It is a widget (a VBox: help text, button, results): make it a cell's last line, or pass it
     to ``display``. Several files can be chosen at once; each new upload replaces what was
@@ -136,7 +138,7 @@ class PhotoClassifier(WithStill, widgets.VBox):
 
         self.model, self.class_names, self.transform, self.topk = (
             model, class_names, transform, topk)
-        self.route, self.answers = route or upload_route(), {}
+        self.route, self.answers, self.heat_maps = route or upload_route(), {}, {}
         if self.route == "browser":
             from helpers.upload import PhotoUpload
 
@@ -154,7 +156,8 @@ class PhotoClassifier(WithStill, widgets.VBox):
         self.results = widgets.VBox()
         names = html.escape(", ".join(map(str, class_names)))
         help_text = widgets.HTML(
-            f"Choose one or more photos; each is classified as one of: <b>{names}</b>.")
+            f"Choose one or more photos; each is classified as one of: <b>{names}</b>. The "
+            f"heat-map beside it shows where the model found the evidence for its answer.")
         super().__init__([help_text, self.upload, self.results])
         self.still = {"text/html": f"<p><i>Upload widget: run the notebook to choose photos; "
                                    f"each is classified as one of: {names}.</i></p>"}
@@ -188,7 +191,7 @@ class PhotoClassifier(WithStill, widgets.VBox):
         from helpers.inference import predict_image
         from helpers.preprocess import ImageError, open_image
 
-        self.results.children, self.answers = [], {}  # never leave the last batch on screen
+        self.results.children, self.answers, self.heat_maps = [], {}, {}  # the last batch goes
         rows = []
         for name, data in files:
             name = str(name)
@@ -200,12 +203,40 @@ class PhotoClassifier(WithStill, widgets.VBox):
                 predictions = predict_image(self.model, picture, self.class_names,
                                             self.transform, self.topk)
                 self.answers[name] = predictions
-                picture.thumbnail((256, 256))
-                rows.append(widgets.Image(value=_probability_chart(name, picture, predictions),
-                                          format="png"))
+                rows.append(self._chart_and_heat_map(name, picture, predictions))
             except ImageError as error:
                 rows.append(_failure(name, str(error)))
             except Exception as error:  # the model, the transform, the chart: say, don't hide
-                reason = str(error).splitlines()[0] if str(error) else ""
-                rows.append(_failure(name, f"no answer ({type(error).__name__}: {reason})"))
+                rows.append(_failure(name, f"no answer ({_reason(error)})"))
         self.results.children = rows
+
+    def _chart_and_heat_map(self, name: str, picture, predictions) -> widgets.Widget:
+        """The chart, and beside it the Grad-CAM map of the predicted class over the photo; a
+        map that cannot be made is a line under the chart (the answer is shown either way)."""
+        from helpers.explain import grad_cam
+        from helpers.plots import heat_map_png
+
+        label, panel = predictions[0][0], None
+        try:
+            heat = grad_cam(self.model, self.transform(picture), self.class_names.index(label))
+        except Exception as error:
+            heat, reason = None, _reason(error)
+        picture.thumbnail((256, 256))
+        chart = widgets.Image(value=_probability_chart(name, picture, predictions), format="png")
+        try:
+            if heat is not None:
+                panel = widgets.Image(value=heat_map_png(picture, heat, f"where it sees {label}"),
+                                      format="png")
+        except Exception as error:
+            reason = _reason(error)
+        if panel is None:
+            return widgets.VBox([chart, _failure(name, f"no heat-map ({reason})")])
+        self.heat_maps[name] = heat
+        panel.add_class("heat-map")
+        return widgets.HBox([chart, panel])
+
+
+def _reason(error: Exception) -> str:
+    """An exception in one line: its type and the first line of its message."""
+    lines = str(error).splitlines()
+    return f"{type(error).__name__}: {lines[0] if lines else ''}"

@@ -9,11 +9,12 @@ cell must run, in order, without a traceback; every widget must render (no "Erro
 widget", no "model not found"); the browser console must show no error. The upload widget then
 gets phone-sized photos made from a real one (a 12 MB and a 6 MB 4000 x 3000 JPEG, a 2560 x 1600
 PNG screenshot, a portrait stored landscape with EXIF orientation 6) through its file chooser, the
-first with a text file: a bar chart must appear for each photo and the one-line "✗ notes.txt: ..."
-error for the text file; the kernel must have received each photo shrunk in the browser below
-1 MB, upright, and given the answer predict_image gives on the original file (the model names the
-brightest side of the photo, so a turned photo would get another answer); files Chromium cannot
-decode get their one-line reasons. Times from the click to the chart are printed; a screenshot
+first with a text file: a bar chart and, beside it, its heat-map panel must appear for each photo
+and the one-line "✗ notes.txt: ..." error for the text file; the kernel must have received each
+photo shrunk in the browser below 1 MB, upright, and given the answer predict_image gives on the
+original file (the model names the brightest side of the photo, so a turned photo would get
+another answer), with a heat-map hottest on that side; files Chromium cannot decode get their
+one-line reasons. Times from the click to the chart are printed; a screenshot
 goes to test-artifacts/browser/.
 
 Needs Chromium (`apt-get install chromium` on Debian/Ubuntu; another path in CONVNET_CHROMIUM)
@@ -51,15 +52,28 @@ REPO = Path(__file__).resolve().parents[1]
 NOTEBOOKS = sorted((REPO / "notebooks").glob("[0-9][0-9]_*.ipynb"))
 WIDGETS_NOTEBOOK = "widgets_in_jupyterlab.ipynb"  # written into the served copy by the test
 BRIGHTEST_SIDE = """class BrightestSide(torch.nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.grey = torch.nn.Conv2d(3, 1, 1)  # the pixels' grey, moved from -1...1 to 0...2
+        torch.nn.init.constant_(self.grey.weight, 1 / 3)
+        torch.nn.init.constant_(self.grey.bias, 1.0)
+
     def forward(self, pixels):
-        grey = pixels.mean(dim=1)
+        grey = self.grey(pixels)[:, 0].clamp(min=1e-3)
         h, w = grey.shape[-2:]
         top, bottom = grey[:, :h // 2].mean((1, 2)), grey[:, h // 2:].mean((1, 2))
         left, right = grey[:, :, :w // 2].mean((1, 2)), grey[:, :, w // 2:].mean((1, 2))
-        return 10 * torch.stack([top - bottom, bottom - top, left - right, right - left], 1)
+        return 20 * torch.stack([top, bottom, left, right], 1).log()
 
 
 SIDES = ['top', 'bottom', 'left', 'right']
+
+
+def hottest_side(heat):
+    h, w = heat.shape
+    sums = [heat[:h // 2].sum(), heat[h // 2:].sum(),
+            heat[:, :w // 2].sum(), heat[:, w // 2:].sum()]
+    return SIDES[int(torch.stack(sums).argmax())]
 """
 WIDGET_CELLS = [  # every widget of the collection, built as the notebooks build them
     "import torch\n\nimport helpers\nfrom helpers.explorers import augmentation_explorer, "
@@ -74,9 +88,12 @@ WIDGET_CELLS = [  # every widget of the collection, built as the notebooks build
     BRIGHTEST_SIDE +
     "classifier = PhotoClassifier(BrightestSide(), SIDES, helpers.ImageTransform(150), topk=4)\n"
     "classifier",
-    # Run again by the test after each upload: what the kernel received and answered.
+    # Run again by the test after each upload: what the kernel received and answered, and the
+    # side where each photo's heat-map is hottest.
     "import json\n\n"
-    "print(json.dumps({'received': classifier.upload.received, 'answers': classifier.answers}))",
+    "print(json.dumps({'received': classifier.upload.received, 'answers': classifier.answers,\n"
+    "                  'hottest': {name: hottest_side(heat)\n"
+    "                              for name, heat in classifier.heat_maps.items()}}))",
 ]
 ARTIFACTS = REPO / "test-artifacts" / "browser"  # git-ignored
 CHROMIUM = Path(os.environ.get("CONVNET_CHROMIUM", "/usr/bin/chromium"))
@@ -388,8 +405,9 @@ def phone_photos(folder: Path) -> dict[Path, str]:
 
 
 def upload(page, widget, files: list[Path], charts: int) -> float:
-    """Choose ``files`` in the widget's file chooser; wait until ``charts`` new charts are drawn
-    (decoded <img>s, in place of the last ones). Returns the seconds from the click."""
+    """Choose ``files`` in the widget's file chooser; wait until ``charts`` new charts, each with
+    its heat-map panel beside it, are drawn (decoded <img>s, in place of the last ones).
+    Returns the seconds from the click."""
     old = widget.locator("img").evaluate_all("images => images.map(i => i.src)")
     with page.expect_file_chooser(timeout=30_000) as chooser:
         widget.locator(".widget-upload").click()  # its <input type=file> is not in the page
@@ -398,8 +416,9 @@ def upload(page, widget, files: list[Path], charts: int) -> float:
     chooser.value.set_files(files)
     page.wait_for_function(
         "([box, old, n]) => { const images = [...box.querySelectorAll('img')];"
-        " return images.length === n && images.every(i => !old.includes(i.src)"
-        " && i.complete && i.naturalWidth > 100); }",
+        " const maps = images.filter(i => i.classList.contains('heat-map'));"
+        " return images.length === 2 * n && maps.length === n"
+        " && images.every(i => !old.includes(i.src) && i.complete && i.naturalWidth > 100); }",
         arg=[widget.element_handle(), old, charts], timeout=180_000)
     return time.monotonic() - start
 
@@ -445,8 +464,10 @@ def check_uploads(page, widget, photos: dict[Path, str], not_an_image: Path,
         if side == "bottom":  # the portrait photo: EXIF applied in the browser
             assert item["height"] > item["width"], f"not turned upright: {item}"
         assert answer[0][0] == expected[0][0], (photo.name, answer, expected)
+        assert report["hottest"][photo.name] == side, (photo.name, report["hottest"])
         print(f"\n  {photo.name}: {item['size']:,} bytes, received {item['received']:,} "
-              f"({item['width']} x {item['height']}); chart {seconds:.1f} s after the click; "
+              f"({item['width']} x {item['height']}); chart and heat-map {seconds:.1f} s after "
+              f"the click; heat-map hottest on the {report['hottest'][photo.name]}; "
               f"widget {answer[0][0]} {answer[0][1]:.0%}, predict_image {expected[0][0]} "
               f"{expected[0][1]:.0%}")
         if number == 0:

@@ -81,3 +81,31 @@ def test_the_answers_of_06_and_08_are_what_pytorch_and_the_helpers_compute():
     effective = helpers.class_weights([900, 90, 10], method="effective", beta=0.99,
                                       average_over="classes")
     assert ANSWERS["08.3b"][0] == pytest.approx(effective[2].item(), abs=5e-4)
+
+
+def test_the_answers_of_09_are_what_the_models_and_occlusion_give():
+    import timm
+
+    from helpers.explain import occlusion, target_layer
+    from helpers.models import RPSNet
+
+    def map_side(model: nn.Module, size: int) -> int:
+        kept = []
+        hook = target_layer(model).register_forward_hook(lambda _m, _i, out: kept.append(out))
+        with torch.no_grad():
+            model.eval()(torch.zeros(1, 3, size, size))
+        hook.remove()
+        return kept[0].shape[-1]
+
+    assert ANSWERS["09.1"][0] == 128 // map_side(RPSNet(), 128)
+    lite0 = timm.create_model("tf_efficientnet_lite0", pretrained=False)  # shapes only
+    assert ANSWERS["09.7"][0] == 224 // map_side(lite0, 224)
+    seen = []
+
+    class Counting(nn.Module):
+        def forward(self, x):
+            seen.append(len(x))
+            return x.mean(dim=(1, 2, 3))[:, None]
+
+    occlusion(Counting(), torch.ones(3, 128, 128), class_index=1, patch=32, stride=16)
+    assert ANSWERS["09.3"][0] == sum(seen) - 1  # less the uncovered photo

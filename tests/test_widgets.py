@@ -23,7 +23,7 @@ from traitlets.config import Config, SingletonConfigurable
 
 from helpers.explorers import KERNEL_PRESETS, augmentation_explorer, filter_image, kernel_editor
 from helpers.inference import ImageTransform
-from helpers.models import HorsesHumansCNN
+from helpers.models import HorsesHumansCNN, RPSNet
 from helpers.widgets import PhotoClassifier, uploaded_files
 
 MAJOR = int(ipywidgets.__version__.split(".")[0])
@@ -299,19 +299,21 @@ def test_upload_classifier_displays_and_answers_each_uploaded_file(kernel, model
         ("notes.txt", b"shopping list: carrots", "text/plain"),
         ("big.png", photo_bytes((900, 900), "PNG"), "image/png")])
     rows = classifier.results.children
-    assert [type(row) for row in rows] == [ipywidgets.Image, ipywidgets.HTML, ipywidgets.Image]
-    chart = bytes(rows[0].value)
+    assert [type(row) for row in rows] == [ipywidgets.HBox, ipywidgets.HTML, ipywidgets.HBox]
+    chart, heat_map = (bytes(panel.value) for panel in rows[0].children)
     assert chart.startswith(b"\x89PNG") and len(chart) > 5000
+    assert heat_map.startswith(b"\x89PNG") and "heat-map" in rows[0].children[1]._dom_classes
     assert "✗ notes.txt:" in rows[1].value and "not an image" in rows[1].value
     opened = {m["content"]["comm_id"] for m in sent if m["msg_type"] == "comm_open"}
-    assert {row.model_id for row in rows} <= opened  # the browser can draw each new row
+    # the browser can draw each new row, its chart and its heat-map
+    assert {w.model_id for row in rows for w in descendants(row)} <= opened
     assert updates(sent)[classifier.results.model_id]["children"] == [
         f"IPY_MODEL_{row.model_id}" for row in rows]
 
     browser_uploads(kernel, classifier.upload, [("second.png", photo_bytes(fmt="PNG"),
                                                  "image/png")])
     (row,) = classifier.results.children  # a new upload replaces the last one's answers
-    assert isinstance(row, ipywidgets.Image)
+    assert isinstance(row, ipywidgets.HBox)
 
 
 def test_empty_upload_says_what_to_do(model):
@@ -341,8 +343,8 @@ def test_a_failing_file_loses_nothing_and_gets_one_line(model, monkeypatch):
         ("phone.HEIC", b"\x00\x00\x00\x18ftypheic" + bytes(100)),
         ("also-good.png", photo_bytes(fmt="PNG"))])
     rows = classifier.results.children
-    assert [type(row) for row in rows] == [ipywidgets.Image, ipywidgets.HTML, ipywidgets.HTML,
-                                           ipywidgets.HTML, ipywidgets.Image]
+    assert [type(row) for row in rows] == [ipywidgets.HBox, ipywidgets.HTML, ipywidgets.HTML,
+                                           ipywidgets.HTML, ipywidgets.HBox]
     assert "odd.png: no answer (RuntimeError: something deep in the model broke)" in rows[1].value
     assert "second line" not in rows[1].value
     assert "✗ cut.jpg: this file is damaged or truncated" in rows[2].value
@@ -354,7 +356,8 @@ def test_file_names_are_shown_literally_in_charts_and_lines(model):
     classifier.classify([("price_$9.99_was_$12.jpg", photo_bytes()),
                          ("<b>bold</b> $\\frac{1}{0}$.txt", b"not a picture")])
     chart, line = classifier.results.children
-    assert isinstance(chart, ipywidgets.Image) and bytes(chart.value).startswith(b"\x89PNG")
+    assert isinstance(chart, ipywidgets.HBox)
+    assert bytes(chart.children[0].value).startswith(b"\x89PNG")
     assert "✗ &lt;b&gt;bold&lt;/b&gt; $\\frac{1}{0}$.txt: this file is not an image" in line.value
 
 
@@ -381,6 +384,72 @@ def test_uploaded_files_reads_both_ipywidgets_shapes():
     v8 = ({"name": "a.png", "content": memoryview(b"abc")},)
     v7 = {"a.png": {"metadata": {"name": "a.png"}, "content": b"abc"}}
     assert uploaded_files(v8) == uploaded_files(v7) == [("a.png", b"abc")]
+
+
+# --- the heat-map beside each chart (notebook 09) --------------------------------------------
+
+def transfer_model(base: str):
+    from helpers.transfer import TransferNet
+
+    torch.manual_seed(0)
+    return TransferNet(num_classes=3, hidden=32, base=base).eval()  # layers only: untrained
+
+
+@pytest.mark.parametrize(("build", "classes", "size"), [
+    (lambda: HorsesHumansCNN().eval(), CLASSES, 150),  # one logit: class 0 is minus the logit
+    (lambda: RPSNet(num_classes=3).eval(), ["paper", "rock", "scissors"], 128),
+    (lambda: transfer_model("efficientnet_lite0"), ["paper", "rock", "scissors"], 224),
+    (lambda: transfer_model("inception_v3"), ["paper", "rock", "scissors"], 299),
+], ids=["HorsesHumansCNN", "RPSNet", "TransferNet-lite0", "TransferNet-inception"])
+def test_every_kind_of_model_gets_the_heat_map_of_its_answer(build, classes, size):
+    from helpers.explain import grad_cam
+    from helpers.inference import open_image
+
+    torch.manual_seed(1)
+    model, transform = build(), ImageTransform(size)
+    modes = [m.training for m in model.modules()]
+    flags = [p.requires_grad for p in model.parameters()]
+    classifier = PhotoClassifier(model, classes, transform, route="stock")
+    photo = photo_bytes((320, 240))
+    classifier.classify([("photo.jpg", photo)])
+    (row,) = classifier.results.children
+    chart, panel = row.children
+    assert "heat-map" in panel._dom_classes and bytes(panel.value).startswith(b"\x89PNG")
+    answer = classifier.answers["photo.jpg"][0][0]
+    expected = grad_cam(model, transform(open_image(photo)), classes.index(answer))
+    assert torch.equal(classifier.heat_maps["photo.jpg"], expected)  # the predicted class's map
+    assert [m.training for m in model.modules()] == modes  # as predict_image leaves it: eval
+    assert [p.requires_grad for p in model.parameters()] == flags
+    assert not any(len(m._forward_hooks) for m in model.modules())
+
+
+def test_a_model_grad_cam_cannot_explain_still_gets_its_chart_and_one_line():
+    class Brightness(torch.nn.Module):  # no convolution: Grad-CAM has nothing to look into
+        def forward(self, pixels):
+            return pixels.mean(dim=(1, 2, 3))[:, None]
+
+    classifier = PhotoClassifier(Brightness(), CLASSES, ImageTransform(150))
+    classifier.classify([("bright.jpg", photo_bytes())])
+    (row,) = classifier.results.children
+    chart, line = row.children
+    assert isinstance(row, ipywidgets.VBox) and bytes(chart.value).startswith(b"\x89PNG")
+    assert ("✗ bright.jpg: no heat-map (ValueError: Brightness has no convolutional layer "
+            "(nn.Conv2d)") in line.value
+    assert list(classifier.answers) == ["bright.jpg"] and classifier.heat_maps == {}
+
+
+def test_a_heat_map_that_fails_to_draw_keeps_the_chart(model, monkeypatch):
+    from helpers import plots
+
+    def broken(*_args, **_kwargs):
+        raise RuntimeError("the drawing failed\nsecond line")
+
+    monkeypatch.setattr(plots, "heat_map_png", broken)
+    classifier = PhotoClassifier(model, CLASSES, ImageTransform(150))
+    classifier.classify([("horse.jpg", photo_bytes())])
+    (row,) = classifier.results.children
+    assert bytes(row.children[0].value).startswith(b"\x89PNG")
+    assert "no heat-map (RuntimeError: the drawing failed)" in row.children[1].value
 
 
 
@@ -441,8 +510,8 @@ def test_photos_shrunk_in_the_browser_are_classified_and_never_kept(kernel, mode
         "b1", 2, 3, "IMG_0002.HEIC", b"", "unreadable", size=9_000_000,
         reason="The source image cannot be decoded."))
     rows = classifier.results.children
-    assert [type(row) for row in rows] == [ipywidgets.Image, ipywidgets.HTML, ipywidgets.HTML]
-    assert bytes(rows[0].value).startswith(b"\x89PNG")
+    assert [type(row) for row in rows] == [ipywidgets.HBox, ipywidgets.HTML, ipywidgets.HTML]
+    assert bytes(rows[0].children[0].value).startswith(b"\x89PNG")
     assert "✗ notes.txt: this file is not an image" in rows[1].value
     assert "✗ IMG_0002.HEIC: the browser could not read it" in rows[2].value
     assert "9.0 MB" in rows[2].value and "helpers.predict_image" in rows[2].value
@@ -537,7 +606,7 @@ def test_on_colab_photos_come_through_colabs_own_uploader(kernel, model, colab, 
     outputs = [m for m in created if m["msg_type"] in ("display_data", "stream")]
     assert "input type=\"file\"" in outputs[0]["content"]["data"]["text/html"]  # Colab's chooser
     chart, line = classifier.results.children
-    assert isinstance(chart, ipywidgets.Image) and "✗ notes.txt: this file is not an image" in (
+    assert isinstance(chart, ipywidgets.HBox) and "✗ notes.txt: this file is not an image" in (
         line.value)
     assert classifier.answers["IMG_0003.jpg"] == predict_image(model, big, CLASSES,
                                                                ImageTransform(150))
