@@ -25,6 +25,12 @@ ANSWERS: dict[str, tuple[object, str]] = {
     # 03 · Horses or Humans
     # 04 · Image augmentation
     # 05 · Transfer learning
+    "05.3": (2_100_226, "Only the first Linear layer's inputs change: features x 1,024 weights "
+                        "+ 1,024 biases, then 1,024 x 2 + 2 as before."),
+    "05.4": ((16, 2048), "The batch size does not change, and global average pooling leaves one "
+                         "row of features per image: as many as Inception hands on (section 2)."),
+    "05.5": (7_521_666, "What the loop leaves in Mixed_7c (section 1) plus the new head on "
+                        "Inception's features; the old fc is replaced, so it no longer counts."),
     # 06 · Rock, Paper, Scissors
     # 07 · Dropout
     # 08 · Class imbalance

@@ -39,3 +39,23 @@ def test_a_shape_may_be_given_as_a_tuple_a_list_or_a_torch_size(capsys):
         assert capsys.readouterr().out.startswith("✓ 01.2")
     helpers.check("01.2", (13, 13, 1))
     assert capsys.readouterr().out.startswith("✗ 01.2")
+
+
+def test_the_transfer_answers_are_what_the_networks_give():
+    import torch
+    from torchvision.models import inception_v3
+
+    from helpers.transfer import build_base, make_head
+
+    head = sum(p.numel() for p in make_head(2048, 2).parameters())
+    assert ANSWERS["05.3"][0] == head
+    base, _ = build_base("inception_v3")
+    with torch.inference_mode():  # the smallest input Inception takes: the shape is the same
+        assert tuple(base.eval()(torch.zeros(16, 3, 75, 75)).shape) == ANSWERS["05.4"][0]
+    stock = inception_v3(weights=None, aux_logits=True, init_weights=False)
+    for name, parameter in stock.named_parameters():  # the chapter's freezing loop
+        parameter.requires_grad = False
+        if "Mixed_7c" in name:
+            break
+    left = sum(p.numel() for p in stock.Mixed_7c.parameters() if p.requires_grad)
+    assert ANSWERS["05.5"][0] == left + head
