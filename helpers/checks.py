@@ -24,6 +24,12 @@ ANSWERS: dict[str, tuple[object, str]] = {
                       "weights + 10 biases."),
     # 03 · Horses or Humans
     # 04 · Image augmentation
+    "04.3": ((3, 150, 200), "Resize(150) scales the shorter side to 150 and keeps the "
+                            "picture's shape; the tensor's order is channels, height, width."),
+    "04.4": (1, "Section 4 sends eight copies of a horse through one call on the batch: count "
+                "the different angles in its first row."),
+    "04.5": (30, "torchvision draws the shift in whole pixels, up to the given share of the "
+                 "width: a fifth of 150."),
     # 05 · Transfer learning
     "05.3": (2_100_226, "Only the first Linear layer's inputs change: features x 1,024 weights "
                         "+ 1,024 biases, then 1,024 x 2 + 2 as before."),

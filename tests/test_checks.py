@@ -59,3 +59,18 @@ def test_the_transfer_answers_are_what_the_networks_give():
             break
     left = sum(p.numel() for p in stock.Mixed_7c.parameters() if p.requires_grad)
     assert ANSWERS["05.5"][0] == left + head
+
+
+def test_the_augmentation_answers_are_what_torchvision_and_batchaugment_give():
+    import torch
+    from torchvision.transforms import v2
+
+    from helpers.augment import BatchAugment
+
+    assert tuple(v2.Resize(150)(torch.zeros(3, 300, 400)).shape) == ANSWERS["04.3"][0]
+    torch.manual_seed(0)
+    copies = torch.arange(3 * 20 * 20, dtype=torch.float).view(1, 3, 20, 20).expand(32, -1, -1, -1)
+    rotated = v2.RandomRotation(40)(copies)  # one call on the whole batch
+    assert len(torch.unique(rotated, dim=0)) == ANSWERS["04.4"][0]
+    shifts = BatchAugment().draw_params(torch.zeros(2000, 3, 150, 150, dtype=torch.uint8))
+    assert shifts["shift_x"].abs().max().item() == ANSWERS["04.5"][0]
