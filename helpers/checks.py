@@ -30,7 +30,19 @@ ANSWERS: dict[str, tuple[object, str]] = {
     "03.3": (4.6052, "One image's loss is -ln(p), p the probability given to its true "
                      "class; math.log is the natural logarithm. Give 3 decimals."),
     # 04 · Image augmentation
+    "04.3": ((3, 150, 200), "Resize(150) scales the shorter side to 150 and keeps the "
+                            "picture's shape; the tensor's order is channels, height, width."),
+    "04.4": (1, "Section 4 sends eight copies of a horse through one call on the batch: count "
+                "the different angles in its first row."),
+    "04.5": (30, "torchvision draws the shift in whole pixels, up to the given share of the "
+                 "width: a fifth of 150."),
     # 05 · Transfer learning
+    "05.3": (2_100_226, "Only the first Linear layer's inputs change: features x 1,024 weights "
+                        "+ 1,024 biases, then 1,024 x 2 + 2 as before."),
+    "05.4": ((16, 2048), "The batch size does not change, and global average pooling leaves one "
+                         "row of features per image: as many as Inception hands on (section 2)."),
+    "05.5": (7_521_666, "What the loop leaves in Mixed_7c (section 1) plus the new head on "
+                        "Inception's features; the old fc is replaced, so it no longer counts."),
     # 06 · Rock, Paper, Scissors
     "06.1": (3, "Sort the five folder names alphabetically; a label is a position in that "
                 "list, counted from 0."),

@@ -138,29 +138,38 @@ def inception_transfer(num_classes: int, hidden: int = 1024, dropout: float = 0.
     return model, True
 
 
-def pretrained_transfer(base: str, num_classes: int, hidden: int = 1024,
-                        dropout: float = 0.0) -> TransferNet:
-    """A TransferNet whose frozen ``base`` holds its ImageNet weights, ready to train its head.
+def load_imagenet_weights(network: nn.Module, base: str) -> None:
+    """Load ``base``'s ImageNet weights into ``network``, a base made by ``build_base``.
 
     Raises WeightsUnavailableError when the weights cannot be had: a frozen untrained base
     would teach nothing.
     """
     if base == "efficientnet_lite0":
-        model = TransferNet(num_classes, hidden, dropout, base=base)
-        load_lite0_weights(model.base)
-        return model
-    if base == "inception_v3":
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", PretrainedWeightsUnavailable)
-            model, loaded = inception_transfer(num_classes, hidden, dropout)
-        if not loaded:
-            raise WeightsUnavailableError(
-                f"Inception v3's ImageNet weights are not available: {WEIGHTS_FILE} is not in "
-                f"${WEIGHTS_ENV} or torch's cache, and {WEIGHTS.url} could not be downloaded. "
-                "Use base='efficientnet_lite0' (its weights come with pip), or put the file in "
-                f"the folder named by ${WEIGHTS_ENV}.")
-        return model
-    raise unknown_base(base)
+        load_lite0_weights(network)
+        return
+    if base != "inception_v3":
+        raise unknown_base(base)
+    path = find_weights()
+    if path is None:
+        raise WeightsUnavailableError(
+            f"Inception v3's ImageNet weights are not available: {WEIGHTS_FILE} is not in "
+            f"${WEIGHTS_ENV} or torch's cache, and {WEIGHTS.url} could not be downloaded. "
+            "Use base='efficientnet_lite0' (its weights come with pip), or put the file in "
+            f"the folder named by ${WEIGHTS_ENV}.")
+    network.load_state_dict(inception_state_dict(path))  # strict: every base weight
+
+
+def pretrained_transfer(base: str, num_classes: int, hidden: int = 1024,
+                        dropout: float = 0.0) -> TransferNet:
+    """A TransferNet whose frozen ``base`` holds its ImageNet weights, ready to train its head.
+
+    Raises WeightsUnavailableError when the weights cannot be had (``load_imagenet_weights``).
+    """
+    if base not in BASES:
+        raise unknown_base(base)
+    model = TransferNet(num_classes, hidden, dropout, base=base)
+    load_imagenet_weights(model.base, base)
+    return model
 
 
 @torch.inference_mode()

@@ -109,3 +109,38 @@ def test_the_answers_of_09_are_what_the_models_and_occlusion_give():
 
     occlusion(Counting(), torch.ones(3, 128, 128), class_index=1, patch=32, stride=16)
     assert ANSWERS["09.3"][0] == sum(seen) - 1  # less the uncovered photo
+
+
+def test_the_transfer_answers_are_what_the_networks_give():
+    import torch
+    from torchvision.models import inception_v3
+
+    from helpers.transfer import build_base, make_head
+
+    head = sum(p.numel() for p in make_head(2048, 2).parameters())
+    assert ANSWERS["05.3"][0] == head
+    base, _ = build_base("inception_v3")
+    with torch.inference_mode():  # the smallest input Inception takes: the shape is the same
+        assert tuple(base.eval()(torch.zeros(16, 3, 75, 75)).shape) == ANSWERS["05.4"][0]
+    stock = inception_v3(weights=None, aux_logits=True, init_weights=False)
+    for name, parameter in stock.named_parameters():  # the chapter's freezing loop
+        parameter.requires_grad = False
+        if "Mixed_7c" in name:
+            break
+    left = sum(p.numel() for p in stock.Mixed_7c.parameters() if p.requires_grad)
+    assert ANSWERS["05.5"][0] == left + head
+
+
+def test_the_augmentation_answers_are_what_torchvision_and_batchaugment_give():
+    import torch
+    from torchvision.transforms import v2
+
+    from helpers.augment import BatchAugment
+
+    assert tuple(v2.Resize(150)(torch.zeros(3, 300, 400)).shape) == ANSWERS["04.3"][0]
+    torch.manual_seed(0)
+    copies = torch.arange(3 * 20 * 20, dtype=torch.float).view(1, 3, 20, 20).expand(32, -1, -1, -1)
+    rotated = v2.RandomRotation(40)(copies)  # one call on the whole batch
+    assert len(torch.unique(rotated, dim=0)) == ANSWERS["04.4"][0]
+    shifts = BatchAugment().draw_params(torch.zeros(2000, 3, 150, 150, dtype=torch.uint8))
+    assert shifts["shift_x"].abs().max().item() == ANSWERS["04.5"][0]

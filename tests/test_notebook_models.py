@@ -1,6 +1,7 @@
-"""The models written out in the notebooks are the models in helpers.models: the same layers,
-parameter count, state-dict keys and shapes, and the same outputs for the same weights. So the
-page a learner reads and the package later notebooks import can never drift apart."""
+"""The models written out in the notebooks are the models in helpers.models (and 05's transfer
+model is helpers.transfer.TransferNet): the same layers, parameter count, state-dict keys and
+shapes, and the same outputs for the same weights. So the page a learner reads and the package
+later notebooks import can never drift apart."""
 
 from __future__ import annotations
 
@@ -13,6 +14,7 @@ import torch
 from torch import nn
 
 import helpers.models
+import helpers.transfer
 from helpers.transfer import make_head
 
 REPO = Path(__file__).resolve().parents[1]
@@ -25,14 +27,17 @@ WRITTEN_OUT = [
 ]
 
 
-def class_from_notebook(notebook: str, name: str) -> type[nn.Module]:
-    """Execute the one code cell of ``notebook`` that defines class ``name``; return the class."""
+def class_from_notebook(notebook: str, name: str, names: dict | None = None) -> type[nn.Module]:
+    """Execute the one code cell of ``notebook`` that defines class ``name``; return the class.
+
+    ``names``: what else the cell uses, beyond torch and nn (the notebook imports it earlier).
+    """
     cells = json.loads((REPO / "notebooks" / notebook).read_text(encoding="utf-8"))["cells"]
     sources = ["".join(cell["source"]) for cell in cells if cell["cell_type"] == "code"]
     defining = [source for source in sources
                 if re.search(rf"^class {name}\(nn\.Module\):", source, re.MULTILINE)]
     assert len(defining) == 1, f"{notebook} should define {name} in exactly one cell"
-    namespace = {"torch": torch, "nn": nn}
+    namespace = {"torch": torch, "nn": nn, **(names or {})}
     exec(compile(defining[0], f"{notebook}:{name}", "exec"), namespace)
     return namespace[name]
 
@@ -82,3 +87,25 @@ def test_a_changed_layer_is_caught():
             self.block1[0] = nn.Conv2d(1, 64, kernel_size=3, padding=0)
 
     assert structure(Changed()) != structure(helpers.models.FashionCNN())
+
+
+@pytest.mark.parametrize("base, size", [("efficientnet_lite0", 224), ("inception_v3", 75)])
+def test_the_notebook_transfer_net_is_the_helpers_transfer_net(base, size):
+    """05 writes out TransferNet without its dropout option: with dropout=0 (the default) it is
+    the same network as helpers.transfer.TransferNet, frozen and trained the same way."""
+    written_class = class_from_notebook("05_transfer_learning.ipynb", "TransferNet",
+                                        {"build_base": helpers.transfer.build_base})
+    written = written_class(num_classes=2, base=base)
+    packaged = helpers.transfer.TransferNet(num_classes=2, base=base)
+    assert structure(written) == structure(packaged)
+    assert {k: v.shape for k, v in written.state_dict().items()} == \
+        {k: v.shape for k, v in packaged.state_dict().items()}
+    assert [(k, p.requires_grad) for k, p in written.named_parameters()] == \
+        [(k, p.requires_grad) for k, p in packaged.named_parameters()]
+    assert helpers.count_parameters(written) == helpers.count_parameters(packaged)
+    written.train()  # what a training loop does: the head trains, the frozen base stays in eval
+    assert written.head.training and not written.base.training
+    packaged.load_state_dict(written.state_dict())  # same weights: same answers
+    images = torch.randn(2, 3, size, size, generator=torch.Generator().manual_seed(0))
+    with torch.no_grad():
+        torch.testing.assert_close(written(images), packaged.train()(images), rtol=0, atol=0)

@@ -151,7 +151,7 @@ def test_installing_the_helpers_keeps_colabs_ipywidgets():
     assert spec.specifier.contains("7.7.1"), spec
 
 
-LONGEST_CELL = 20  # lines: "about 15", with room for a list of imports
+LONGEST_CELL = 15  # lines: "about 15", import lists included (split them or import less)
 
 
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.name)

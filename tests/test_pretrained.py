@@ -17,7 +17,14 @@ import helpers.pretrained as pretrained
 from helpers import list_images
 from helpers.inference import open_image
 from helpers.pretrained import WEIGHTS, WeightsError, WeightsUnavailableError, efficientnet_lite0
-from helpers.transfer import TransferNet, extract_features, preprocessing_for, pretrained_transfer
+from helpers.transfer import (
+    TransferNet,
+    build_base,
+    extract_features,
+    load_imagenet_weights,
+    preprocessing_for,
+    pretrained_transfer,
+)
 
 LITE0_FROZEN = 3_371_008  # timm's 4,652,008 less the 1000-class classifier (1,281,000)
 PREP = preprocessing_for("efficientnet_lite0")
@@ -42,6 +49,19 @@ def test_freezing_leaves_only_the_new_head_to_train(lite0_net):
     assert lite0_net.head.training and not lite0_net.base.training
     assert PREP.size == 224 and PREP.mean == (0.5, 0.5, 0.5)
 
+
+
+def test_load_imagenet_weights_fills_a_base_from_build_base(lite0_net):
+    """Notebook 05 builds its own base with build_base and loads the weights this way: the
+    result must be pretrained_transfer's base, weight for weight."""
+    network, features = build_base("efficientnet_lite0")
+    load_imagenet_weights(network, "efficientnet_lite0")
+    assert features == 1280
+    pretrained_weights = lite0_net.base.state_dict()
+    for key, value in network.state_dict().items():
+        assert torch.equal(value, pretrained_weights[key]), key
+    with pytest.raises(ValueError, match="Unknown base 'resnet'"):
+        load_imagenet_weights(network, "resnet")
 
 @pytest.mark.slow
 def test_the_imagenet_classifier_sees_horses_and_people(lite0_net, real_data):
