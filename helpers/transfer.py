@@ -124,17 +124,18 @@ def inception_transfer(num_classes: int, hidden: int = 1024, dropout: float = 0.
     (use it to look at shapes and code, never for a result).
     """
     model = TransferNet(num_classes, hidden, dropout, base="inception_v3")
-    path = find_weights() if pretrained else None
-    if path is None:
-        if pretrained:
-            warnings.warn(
-                f"PRETRAINED WEIGHTS NOT AVAILABLE: {WEIGHTS_FILE} is not in "
-                f"${WEIGHTS_ENV} or {Path(torch.hub.get_dir()) / 'checkpoints'} and could not be "
-                f"downloaded from {WEIGHTS.url}. The model runs with UNTRAINED weights: its "
-                "accuracy means nothing about transfer learning.",
-                PretrainedWeightsUnavailable, stacklevel=2)
+    if not pretrained:
         return model, False
-    model.base.load_state_dict(inception_state_dict(path))  # strict: every base weight
+    try:
+        load_imagenet_weights(model.base, "inception_v3")
+    except WeightsUnavailableError:
+        warnings.warn(
+            f"PRETRAINED WEIGHTS NOT AVAILABLE: {WEIGHTS_FILE} is not in "
+            f"${WEIGHTS_ENV} or {Path(torch.hub.get_dir()) / 'checkpoints'} and could not be "
+            f"downloaded from {WEIGHTS.url}. The model runs with UNTRAINED weights: its "
+            "accuracy means nothing about transfer learning.",
+            PretrainedWeightsUnavailable, stacklevel=2)
+        return model, False
     return model, True
 
 

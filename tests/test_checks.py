@@ -58,8 +58,6 @@ def test_an_unknown_question_names_the_known_ones():
 
 
 def test_a_shape_may_be_given_as_a_tuple_a_list_or_a_torch_size(capsys):
-    import torch
-
     for answer in ((13, 13), [13, 13], torch.Size([13, 13])):
         helpers.check("01.2", answer)
         assert capsys.readouterr().out.startswith("✓ 01.2")
@@ -112,7 +110,6 @@ def test_the_answers_of_09_are_what_the_models_and_occlusion_give():
 
 
 def test_the_transfer_answers_are_what_the_networks_give():
-    import torch
     from torchvision.models import inception_v3
 
     from helpers.transfer import build_base, make_head
@@ -132,7 +129,6 @@ def test_the_transfer_answers_are_what_the_networks_give():
 
 
 def test_the_augmentation_answers_are_what_torchvision_and_batchaugment_give():
-    import torch
     from torchvision.transforms import v2
 
     from helpers.augment import BatchAugment
