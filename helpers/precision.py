@@ -4,12 +4,13 @@
   range of fp32, so gradients need no scaling;
 - a CUDA GPU below 8.0 (T4, V100): fp16 autocast with a GradScaler. These GPUs have fp16 but no
   bf16 hardware, and fp16's small range would round small gradients to zero without the scaler;
-- a CPU, or Apple's MPS: fp32. bf16 made training about 6x slower on a CPU without AMX.
+- a CPU with native bf16 instructions (AMX, or AVX512-BF16): bf16 autocast, about 2x faster;
+- any other CPU, or Apple's MPS: fp32. bf16 made training about 6x slower on an AVX2-only CPU.
 
 ``torch.cuda.is_bf16_supported()`` is not asked: by default it answers "can a bf16 tensor be
-made here?" (emulation counts), and says True on a T4, which has no bf16 hardware. A CPU with
-AMX (Intel Xeon from Sapphire Rapids on) trains about 2x faster in bf16, measured on one; it is
-detected (``cpu_has_amx``) but stays fp32 until learning in bf16 there has been checked.
+made here?" (emulation counts), and says True on a T4, which has no bf16 hardware. On CPUs,
+bf16 steps ran about 2x faster with AMX (an Intel Xeon) and with AVX512-BF16 (an AMD EPYC), 6x
+slower with AVX2 only: ``cpu_bf16_hardware`` asks the CPU which it has.
 ``CONVNET_PRECISION=fp32`` (or ``bf16``, ``fp16``) forces one format; ``auto`` is the default.
 """
 
@@ -58,14 +59,23 @@ class Precision:
         return f"{self.name}{scaler} ({self.reason})"
 
 
+# (name, torch's cpuinfo check, Linux's /proc/cpuinfo flag) of the bf16 matrix instructions
+# oneDNN uses for bf16 convolutions and matrix products; a CPU without them emulates bf16, slowly.
+BF16_INSTRUCTIONS = (("AMX", "_is_amx_tile_supported", "amx_bf16"),
+                     ("AVX512-BF16", "_is_avx512_bf16_supported", "avx512_bf16"))
+
+
 @functools.cache
-def cpu_has_amx() -> bool:
-    """Whether this CPU has AMX tiles (as torch's cpuinfo, or else Linux's /proc/cpuinfo, says)."""
-    ask_torch = getattr(torch.cpu, "_is_amx_tile_supported", None)
-    if ask_torch is not None:
-        return bool(ask_torch())
+def cpu_bf16_hardware() -> str | None:
+    """This CPU's native bf16 instructions ("AMX" or "AVX512-BF16"), or None if it has none
+    (as torch's cpuinfo, or else Linux's /proc/cpuinfo, says)."""
     cpuinfo = Path("/proc/cpuinfo")
-    return cpuinfo.exists() and "amx_bf16" in cpuinfo.read_text().split()
+    flags = cpuinfo.read_text().split() if cpuinfo.exists() else []
+    for name, torch_check, flag in BF16_INSTRUCTIONS:
+        ask_torch = getattr(torch.cpu, torch_check, None)
+        if (ask_torch() if ask_torch is not None else flag in flags):
+            return name
+    return None
 
 
 def choose_precision(device: torch.device | str) -> Precision:
@@ -88,6 +98,8 @@ def choose_precision(device: torch.device | str) -> Precision:
         return Precision("cuda", torch.float16, f"compute capability {major}.{minor}: no bf16 "
                                                 f"hardware below 8.0")
     if device.type == "cpu":
-        amx = "AMX: bf16 not yet checked here" if cpu_has_amx() else "no AMX: bf16 is slower"
-        return Precision("cpu", torch.float32, f"CPU, {amx}")
+        native = cpu_bf16_hardware()
+        if native:
+            return Precision("cpu", torch.bfloat16, f"CPU with {native}: native bf16")
+        return Precision("cpu", torch.float32, "CPU without AMX or AVX512-BF16: bf16 is slower")
     return Precision(device.type, torch.float32, f"{device.type}: mixed precision not tested")

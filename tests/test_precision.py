@@ -38,31 +38,41 @@ def test_each_gpu_gets_the_precision_its_hardware_has(monkeypatch, gpu, dtype, s
     assert f"compute capability {GPUS[gpu][0]}.{GPUS[gpu][1]}" in str(chosen)
 
 
-@pytest.mark.parametrize("amx", [True, False])
-def test_a_cpu_trains_in_fp32_with_or_without_amx(monkeypatch, amx):
-    monkeypatch.setattr(precision, "cpu_has_amx", lambda: amx)
+@pytest.mark.parametrize("native", ["AMX", "AVX512-BF16", None])
+def test_a_cpu_trains_in_bf16_only_with_native_bf16_instructions(monkeypatch, native):
+    monkeypatch.setattr(precision, "cpu_bf16_hardware", lambda: native)
     chosen = choose_precision("cpu")
-    assert chosen.dtype == torch.float32 and not chosen.needs_scaler
-    assert ("AMX" in chosen.reason) and (("no AMX" in chosen.reason) != amx)
-    with chosen.autocast():  # fp32: no autocast at all
-        assert not torch.is_autocast_enabled("cpu")
+    assert chosen.dtype == (torch.bfloat16 if native else torch.float32)
+    assert not chosen.needs_scaler and (native or "without AMX or AVX512-BF16") in chosen.reason
+    with chosen.autocast():
+        assert torch.is_autocast_enabled("cpu") == bool(native)
     assert choose_precision("mps").dtype == torch.float32
 
 
-def test_amx_is_read_from_torch_or_the_cpu_flags(monkeypatch, tmp_path):
-    precision.cpu_has_amx.cache_clear()
-    monkeypatch.setattr(torch.cpu, "_is_amx_tile_supported", lambda: True, raising=False)
-    assert precision.cpu_has_amx()
-    precision.cpu_has_amx.cache_clear()
-    monkeypatch.delattr(torch.cpu, "_is_amx_tile_supported", raising=False)
-    flags = tmp_path / "cpuinfo"
-    flags.write_text("flags\t\t: fpu avx2 amx_bf16 amx_tile\n")
-    monkeypatch.setattr(precision, "Path", lambda path: flags)
-    assert precision.cpu_has_amx()
-    precision.cpu_has_amx.cache_clear()
-    flags.write_text("flags\t\t: fpu avx2 avx512f\n")
-    assert not precision.cpu_has_amx()
-    precision.cpu_has_amx.cache_clear()
+@pytest.mark.parametrize("torch_says, flags, expected", [
+    ({"_is_amx_tile_supported": True, "_is_avx512_bf16_supported": True}, "", "AMX"),
+    ({"_is_amx_tile_supported": False, "_is_avx512_bf16_supported": True}, "", "AVX512-BF16"),
+    ({"_is_amx_tile_supported": False, "_is_avx512_bf16_supported": False}, "avx512_bf16", None),
+    ({}, "fpu avx2 amx_bf16 amx_tile", "AMX"),          # an older torch: the flags decide
+    ({}, "fpu avx2 avx512f avx512_bf16", "AVX512-BF16"),
+    ({}, "fpu avx2 avx512f", None),
+])
+def test_bf16_instructions_are_read_from_torch_or_else_the_cpu_flags(monkeypatch, tmp_path,
+                                                                    torch_says, flags, expected):
+    for check in ("_is_amx_tile_supported", "_is_avx512_bf16_supported"):
+        if check in torch_says:
+            monkeypatch.setattr(torch.cpu, check, lambda v=torch_says[check]: v, raising=False)
+        else:
+            monkeypatch.delattr(torch.cpu, check, raising=False)
+    cpuinfo = tmp_path / "cpuinfo"
+    cpuinfo.write_text(f"flags\t\t: {flags}\n")
+    monkeypatch.setattr(precision, "Path", lambda path: cpuinfo)
+    precision.cpu_bf16_hardware.cache_clear()
+    try:
+        assert precision.cpu_bf16_hardware() == expected
+    finally:
+        precision.cpu_bf16_hardware.cache_clear()
+
 
 
 def test_the_environment_variable_forces_a_precision(monkeypatch):
