@@ -13,13 +13,17 @@ with the same batch size, loss and learning rate, and are evaluated the same way
 * ``settings`` - the same data pipeline, the same loader object, with the helpers' model side:
                  ``helpers.train_one_epoch`` (no per-batch read of the loss), fused Adam
                  (``make_optimizer``), channels-last weights and batches, the device's precision
-                 (fp32 on a CPU; bf16 or fp16 autocast on a GPU).
+                 (bf16 or fp16 autocast on a GPU, bf16 on a CPU with native bf16, else fp32).
 * ``helpers``  - what the notebooks run: the same model side, the images decoded once and kept
                  in memory (``InMemoryLoader``, batches normalised, and augmented, where they
                  live).
+* ``helpers-fp32`` - only where the device's precision is not fp32: the helpers path in fp32,
+                 so that one run shows both precisions' speed and learning, from the same
+                 initial weights.
 
 So ``settings / plain`` is what the model-side settings are worth, ``helpers / settings`` what
-keeping the data in memory is worth, and ``helpers / plain`` both together. Each script's
+keeping the data in memory is worth, ``helpers / plain`` both together, and ``helpers /
+helpers-fp32`` what the lower precision is worth. Each script's
 docstring says what else, if anything, differs between its paths.
 """
 
@@ -38,14 +42,16 @@ import torch
 from torch import nn
 
 import helpers
-from helpers.precision import choose_precision
+from helpers.precision import Precision, choose_precision
 from helpers.training import evaluate, make_optimizer, train_one_epoch
 
 PATHS = ("plain", "settings", "helpers")
+FP32 = "helpers-fp32"  # the fourth path, where the device trains in bf16 or fp16
 SPLIT = {  # ratio name: (faster path, slower path)
     "model-side settings": ("settings", "plain"),
     "data in memory": ("helpers", "settings"),
     "together": ("helpers", "plain"),
+    "precision": ("helpers", FP32),
 }
 
 
@@ -119,15 +125,18 @@ def plain_path(model: nn.Module, loader: Iterable, loss_fn: nn.Module, device: t
 
 
 def helpers_side(model: nn.Module, loader: Iterable, loss_fn: nn.Module, device: torch.device,
-                 accuracy: Callable[[], float], setup_seconds: float = 0.0) -> TrainingPath:
+                 accuracy: Callable[[], float], setup_seconds: float = 0.0,
+                 precision: Precision | None = None) -> TrainingPath:
     """The helpers' model side over ``model``: channels-last weights, fused Adam,
-    ``train_one_epoch`` in the device's precision (one GradScaler kept across epochs, as
-    ``fit`` keeps it; it does something only in fp16)."""
+    ``train_one_epoch`` in ``precision`` (default: the device's; one GradScaler kept across
+    epochs, as ``fit`` keeps it; it does something only in fp16)."""
     model.to(memory_format=torch.channels_last)
     optimizer = make_optimizer(model, lr=1e-3)
-    scaler = choose_precision(device).scaler()
+    precision = precision or choose_precision(device)
+    scaler = precision.scaler()
     return TrainingPath(
-        lambda batches: train_one_epoch(model, batches, loss_fn, optimizer, device, scaler),
+        lambda batches: train_one_epoch(model, batches, loss_fn, optimizer, device, scaler,
+                                        precision),
         loader, accuracy, setup_seconds=setup_seconds, model=model)
 
 
@@ -135,28 +144,36 @@ def three_paths(make_model: Callable[[], nn.Module], chapter_loader: Iterable,
                 memory_loader: Iterable, eval_loader: Iterable, device: torch.device,
                 setup_seconds: float, loss_fn: nn.Module, seed: int = 0
                 ) -> dict[str, TrainingPath]:
-    """Three copies of one freshly built model, with the same initial weights, one per path.
+    """Copies of one freshly built model, with the same initial weights, one per path (four
+    where the device's precision is not fp32: ``helpers-fp32`` joins).
 
     ``chapter_loader`` (the chapter's data pipeline) serves both ``plain`` and ``settings``;
-    ``memory_loader`` serves ``helpers``, whose ``setup_seconds`` (decoding the images once)
-    count in its time to the target.
+    ``memory_loader`` serves ``helpers`` (and ``helpers-fp32``), whose ``setup_seconds``
+    (decoding the images once) count in its time to the target. Each path is evaluated in the
+    precision it trains in.
     """
+    auto, fp32 = choose_precision(device), choose_precision(device, force="fp32")
+    names = PATHS + ((FP32,) if auto.dtype != torch.float32 else ())
     helpers.seed_everything(seed)
-    models = {name: make_model().to(device) for name in PATHS}
-    for name in PATHS[1:]:
+    models = {name: make_model().to(device) for name in names}
+    for name in names[1:]:
         models[name].load_state_dict(models["plain"].state_dict())
 
-    def accuracy_of(model: nn.Module) -> Callable[[], float]:
-        return lambda: evaluate(model, eval_loader, loss_fn, device)[1]
+    def accuracy_of(name: str, precision: Precision) -> Callable[[], float]:
+        return lambda: evaluate(models[name], eval_loader, loss_fn, device, precision)[1]
 
-    return {
+    paths = {
         "plain": plain_path(models["plain"], chapter_loader, loss_fn, device,
-                            accuracy_of(models["plain"])),
+                            accuracy_of("plain", fp32)),
         "settings": helpers_side(models["settings"], chapter_loader, loss_fn, device,
-                                 accuracy_of(models["settings"])),
+                                 accuracy_of("settings", auto)),
         "helpers": helpers_side(models["helpers"], memory_loader, loss_fn, device,
-                                accuracy_of(models["helpers"]), setup_seconds),
+                                accuracy_of("helpers", auto), setup_seconds),
     }
+    if FP32 in names:
+        paths[FP32] = helpers_side(models[FP32], memory_loader, loss_fn, device,
+                                   accuracy_of(FP32, fp32), setup_seconds, fp32)
+    return paths
 
 
 def _sync(device: torch.device) -> None:
@@ -292,9 +309,11 @@ def race(paths: dict[str, TrainingPath], device: torch.device, target: float | N
 
 
 def split(results: dict) -> dict[str, float]:
-    """The speed ratios: model-side settings, data in memory, and both together."""
+    """The speed ratios: model-side settings, data in memory, both together and, where the
+    helpers path also ran in fp32, the precision."""
     speed = {name: row["images_per_second"] for name, row in results.items()}
-    return {ratio: speed[fast] / speed[slow] for ratio, (fast, slow) in SPLIT.items()}
+    return {ratio: speed[fast] / speed[slow] for ratio, (fast, slow) in SPLIT.items()
+            if fast in speed and slow in speed}
 
 
 def machine(device: torch.device) -> str:
@@ -317,22 +336,23 @@ def report(title: str, race_result: dict, device: torch.device, target: float | 
     results = race_result["results"]
     base = results["plain"]
     print(f"\n{title}\n{device.type}: {machine(device)} · torch {torch.__version__} · "
-          f"precision {choose_precision(device).name} · {time.strftime('%Y-%m-%d')}")
+          f"precision {choose_precision(device).name} (the plain path: fp32) · "
+          f"{time.strftime('%Y-%m-%d')}")
     goal = "epochs to " + (format(target, ".0%") if target is not None else "target")
     print(f"images/s over the {race_result['shared_rounds']} round(s) every path trained; "
           f"epochs in turns of about 2 s")
-    print(f"{'path':<10} {'images/s':>9} {'ratio':>6} {'s/epoch':>8} "
+    print(f"{'path':<12} {'images/s':>9} {'ratio':>6} {'s/epoch':>8} "
           f"{goal:>15} {'s to target':>12} {'ratio':>6}")
     for name, row in results.items():
         to_target = row["seconds_to_target"]
         epochs = str(row["epochs_to_target"] or ("not reached" if target else "not measured"))
         speedup = (f"{base['seconds_to_target'] / to_target:5.2f}x"
                    if to_target and base["seconds_to_target"] else "     -")
-        print(f"{name:<10} {row['images_per_second']:9.1f} "
+        print(f"{name:<12} {row['images_per_second']:9.1f} "
               f"{row['images_per_second'] / base['images_per_second']:5.2f}x "
               f"{row['seconds_per_epoch']:8.1f} {epochs:>15} "
               f"{(f'{to_target:.0f}' if to_target else '-'):>12} {speedup}")
-        print(f"{'':<10} accuracy by epoch: {row['accuracy_by_epoch']}"
+        print(f"{'':<12} accuracy by epoch: {row['accuracy_by_epoch']}"
               + (f" · one-time setup {row['setup_seconds']:.1f} s" if row["setup_seconds"] else ""))
     ratios = split(results)
     print("speed ratios: " + ", ".join(f"{name} {value:.2f}x" for name, value in ratios.items()))

@@ -78,18 +78,25 @@ def cpu_bf16_hardware() -> str | None:
     return None
 
 
-def choose_precision(device: torch.device | str) -> Precision:
-    """The precision to train and predict in on ``device`` (see the table at the top)."""
+def choose_precision(device: torch.device | str, force: str | None = None) -> Precision:
+    """The precision to train and predict in on ``device`` (see the table at the top).
+
+    ``force`` ("fp32", "bf16" or "fp16") overrides the choice, and the environment variable
+    CONVNET_PRECISION, for one call: ``train_one_epoch(..., precision=choose_precision(device,
+    force="fp32"))`` trains in fp32 on any device.
+    """
     device = torch.device(device)
-    forced = os.environ.get("CONVNET_PRECISION", "auto").strip().lower()
+    source = "force" if force else "CONVNET_PRECISION"
+    forced = (force or os.environ.get("CONVNET_PRECISION", "auto")).strip().lower()
     if forced != "auto":
         if forced not in NAMES:
-            raise ValueError(f"CONVNET_PRECISION={forced!r} is not a precision: use one of "
+            raise ValueError(f"{source}={forced!r} is not a precision: use one of "
                              f"auto, {', '.join(NAMES)}.")
         if forced == "fp16" and device.type != "cuda":
-            raise ValueError(f"CONVNET_PRECISION=fp16 needs a CUDA GPU; this device is "
+            raise ValueError(f"{source}=fp16 needs a CUDA GPU; this device is "
                              f"{device.type}. Use bf16 or fp32 here.")
-        return Precision(device.type, NAMES[forced], "forced by CONVNET_PRECISION")
+        return Precision(device.type, NAMES[forced], "asked for" if force else
+                         "forced by CONVNET_PRECISION")
     if device.type == "cuda":
         major, minor = torch.cuda.get_device_capability(device)
         if major >= 8:

@@ -81,13 +81,16 @@ def seed_everything(seed: int = 42) -> None:
 
 
 def setup_notebook() -> tuple[torch.device, bool]:
-    """Print the versions, the device and the mode a notebook runs with; return (device, QUICK).
+    """Print the versions, the device, the precision it trains in and the mode a notebook runs
+    with; return (device, QUICK).
 
     QUICK (set by the environment variable CONVNET_QUICK, as the tests do) shrinks every run.
     """
     import torchvision
 
+    from helpers.precision import choose_precision
+
     device, quick = get_device(), is_quick()
     print(f"torch {torch.__version__} · torchvision {torchvision.__version__} · device {device}"
-          f"{' · QUICK mode' if quick else ''}")
+          f"{' · QUICK mode' if quick else ''}\ntrains in {choose_precision(device)}")
     return device, quick

@@ -20,7 +20,7 @@ import torch
 from torch import nn
 from tqdm.auto import tqdm
 
-from helpers.precision import choose_precision
+from helpers.precision import Precision, choose_precision
 from helpers.progress import LivePlot
 from helpers.safety import (
     TrainingError,
@@ -82,17 +82,18 @@ def _loss_and_correct(outputs: torch.Tensor, labels: torch.Tensor, loss_fn: nn.M
 
 def train_one_epoch(model: nn.Module, loader: Iterable, loss_fn: nn.Module,
                     optimizer: torch.optim.Optimizer, device: torch.device | str | None = None,
-                    scaler: torch.amp.GradScaler | None = None) -> tuple[float, float]:
+                    scaler: torch.amp.GradScaler | None = None,
+                    precision: Precision | None = None) -> tuple[float, float]:
     """Train for one pass over ``loader``; return (mean loss, accuracy).
 
-    The forward pass runs in the device's precision; the scaler only does something for fp16
-    (``helpers.precision``). The totals stay on the device and are read once, at the end; the
-    GPU is otherwise waited for only by the first batch's checks and, in fp16, by the scaler,
-    which must read whether each step's gradients overflowed before it updates.
+    The forward pass runs in ``precision``, by default the device's (``helpers.precision``);
+    the scaler only does something for fp16. The totals stay on the device and are read once,
+    at the end; the GPU is otherwise waited for only by the first batch's checks and, in fp16,
+    by the scaler, which must read whether each step's gradients overflowed before it updates.
     """
     device = device_for(model, device)
     loss_fn.to(device)  # a loss with class weights made on the CPU
-    precision = choose_precision(device)
+    precision = precision or choose_precision(device)
     scaler = scaler or precision.scaler()
     model.train()
     total_loss, total_correct, seen = torch.zeros((), device=device), 0, 0
@@ -112,11 +113,13 @@ def train_one_epoch(model: nn.Module, loader: Iterable, loss_fn: nn.Module,
 
 @torch.inference_mode()
 def evaluate(model: nn.Module, loader: Iterable, loss_fn: nn.Module,
-             device: torch.device | str | None = None) -> tuple[float, float]:
-    """Return (mean loss, accuracy) of ``model`` on ``loader``, in eval mode."""
+             device: torch.device | str | None = None,
+             precision: Precision | None = None) -> tuple[float, float]:
+    """Return (mean loss, accuracy) of ``model`` on ``loader``, in eval mode and ``precision``
+    (by default the device's)."""
     device = device_for(model, device)
     loss_fn.to(device)
-    precision = choose_precision(device)
+    precision = precision or choose_precision(device)
     model.eval()
     total_loss, total_correct, seen = torch.zeros((), device=device), 0, 0
     for images, labels in checked_batches(loader, model, loss_fn, device, "evaluation"):
@@ -131,7 +134,8 @@ def evaluate(model: nn.Module, loader: Iterable, loss_fn: nn.Module,
 def fit(model: nn.Module, train_loader: Iterable, val_loader: Iterable, epochs: int,
         loss_fn: nn.Module | None = None, optimizer: torch.optim.Optimizer | None = None,
         device: torch.device | str | None = None, lr: float = 1e-3,
-        verbose: bool = True, progress: bool = True, keep_best: bool = False) -> History:
+        verbose: bool = True, progress: bool = True, keep_best: bool = False,
+        precision: Precision | None = None) -> History:
     """Train ``model`` for ``epochs`` epochs, validating after each; return the History.
 
     Args:
@@ -145,6 +149,7 @@ def fit(model: nn.Module, train_loader: Iterable, val_loader: Iterable, epochs: 
             Keras' ModelCheckpoint and fastai's SaveModelCallback do); ``History.kept_epoch``
             says which. Validation chose it, so its validation score is optimistic: report
             the model on data that did not choose it.
+        precision: the number format (``helpers.choose_precision``); default: the device's.
     The model's weights are switched to channels-last memory order (same numbers, faster
     convolutions). Interrupting (Ctrl-C, or the notebook's stop button) ends training after
     saying so and returns the History of the finished epochs. A loss that does not fit the
@@ -157,7 +162,8 @@ def fit(model: nn.Module, train_loader: Iterable, val_loader: Iterable, epochs: 
     device = device_for(model, device)
     model.to(memory_format=torch.channels_last)
     optimizer = optimizer or make_optimizer(model, lr)
-    scaler = choose_precision(device).scaler()  # kept across epochs: it learns its scale
+    precision = precision or choose_precision(device)
+    scaler = precision.scaler()  # kept across epochs: it learns its scale
     history, best = History(), None
     live_plot = LivePlot(epochs, show=progress and epochs > 1)
     epoch = 0
@@ -167,8 +173,8 @@ def fit(model: nn.Module, train_loader: Iterable, val_loader: Iterable, epochs: 
             with tqdm(train_loader, desc=f"epoch {epoch}/{epochs}", unit="batch", leave=False,
                       disable=not progress) as batches:
                 train_loss, train_acc = train_one_epoch(model, batches, loss_fn, optimizer,
-                                                        device, scaler)
-            val_loss, val_acc = evaluate(model, val_loader, loss_fn, device)
+                                                        device, scaler, precision)
+            val_loss, val_acc = evaluate(model, val_loader, loss_fn, device, precision)
             if not (math.isfinite(train_loss) and math.isfinite(val_loss)):
                 history.stopped = f"epoch {epoch}: loss is not a number"
                 raise TrainingError(

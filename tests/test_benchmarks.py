@@ -16,6 +16,7 @@ import pytest
 import torch
 from torch import nn
 
+import helpers
 from benchmarks import common
 
 REPO = Path(__file__).resolve().parents[1]
@@ -174,6 +175,31 @@ def test_the_three_paths_differ_in_speed_only(make_model, loss_fn, classes, monk
     assert layout == {"plain": False, "settings": True, "helpers": True}  # what differs
 
 
+def test_where_the_device_trains_in_bf16_a_fourth_path_trains_the_helpers_way_in_fp32(
+        monkeypatch):
+    monkeypatch.setenv("CONVNET_PRECISION", "bf16")
+    generator = torch.Generator().manual_seed(0)
+    batches = [(torch.randn(8, 3, 8, 8, generator=generator),
+                torch.randint(0, 3, (8,), generator=generator)) for _ in range(6)]
+    paths = common.three_paths(
+        lambda: nn.Sequential(nn.Conv2d(3, 4, 3), nn.ReLU(), nn.Flatten(), nn.Linear(144, 3)),
+        batches, batches, batches, torch.device("cpu"), 0.0, nn.CrossEntropyLoss())
+    assert list(paths) == [*common.PATHS, common.FP32]
+    for path in paths.values():
+        path.epoch(path.loader)
+    plain = list(paths["plain"].model.parameters())
+    for mine, theirs in zip(paths[common.FP32].model.parameters(), plain):
+        torch.testing.assert_close(mine, theirs, rtol=1e-4, atol=1e-5)  # fp32, as plain
+    bf16_gap = max((a - b).abs().max().item()
+                   for a, b in zip(paths["helpers"].model.parameters(), plain))
+    assert 1e-5 < bf16_gap < 1e-2  # bf16 rounds in the third digit, and still learns alike
+    speeds = {name: {"images_per_second": speed} for name, speed in
+              (("plain", 100), ("settings", 120), ("helpers", 240), (common.FP32, 150))}
+    assert common.split(speeds)["precision"] == 1.6
+    del speeds[common.FP32]
+    assert "precision" not in common.split(speeds)
+
+
 # --- each script on the real data, two short epochs ----------------------------------------
 
 BENCHMARKS = {  # script: (a split it needs, batch size, target)
@@ -195,7 +221,10 @@ def test_each_benchmark_races_three_paths_on_real_data(script, real_data, tmp_pa
          "2", "--json", str(out)], cwd=REPO, capture_output=True, text=True, timeout=900)
     assert done.returncode == 0, done.stderr[-3000:]
     report = json.loads(out.read_text())
-    assert list(report["results"]) == list(common.PATHS) and report["target"] == target
+    names = list(common.PATHS)
+    if script != "transfer" and helpers.choose_precision("cpu").dtype != torch.float32:
+        names.append(common.FP32)  # this CPU trains in bf16: the helpers path also in fp32
+    assert list(report["results"]) == names and report["target"] == target
     for name, row in report["results"].items():
         epochs = len(row["seconds_by_epoch"])
         # two batches of batch_size images in each epoch it ran, one or two epochs
@@ -203,9 +232,9 @@ def test_each_benchmark_races_three_paths_on_real_data(script, real_data, tmp_pa
         assert len(row["accuracy_by_epoch"]) == epochs and all(
             0 <= a <= 1 for a in row["accuracy_by_epoch"]), name
     for number, order in enumerate(report["rounds"]):  # plain first, then settings, ...
-        turn = list(common.PATHS[number % 3:] + common.PATHS[:number % 3])
+        turn = names[number % len(names):] + names[:number % len(names)]
         assert order == [name for name in turn if name in order], report["rounds"]
-    assert report["rounds"][0] == list(common.PATHS)
+    assert report["rounds"][0] == names
     assert "model-side settings" in done.stdout and "data in memory" in done.stdout
     assert report["results"]["helpers"]["setup_seconds"] > 0  # decoding (and features) counted
     if script == "transfer":

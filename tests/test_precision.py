@@ -7,6 +7,7 @@ import pytest
 import torch
 from torch import nn
 
+import helpers
 import helpers.precision as precision
 from helpers.precision import Precision, choose_precision
 from helpers.training import fit, make_optimizer, train_one_epoch
@@ -131,3 +132,50 @@ def test_every_path_that_trains_gets_a_scaler_where_fp16_needs_one(monkeypatch, 
         train_one_epoch(model, batches, nn.CrossEntropyLoss(), make_optimizer(model))
     assert len(CountingScaler.made) == 1 and CountingScaler.made[0].wanted
     assert CountingScaler.made[0].scaled == len(batches) * (2 if path == "fit" else 1)
+
+
+def test_a_caller_can_ask_for_a_precision_over_the_environment(monkeypatch):
+    monkeypatch.setenv("CONVNET_PRECISION", "bf16")
+    asked = choose_precision("cpu", force="fp32")
+    assert asked.dtype == torch.float32 and asked.reason == "asked for"
+    with pytest.raises(ValueError, match="force='int8' is not a precision"):
+        choose_precision("cpu", force="int8")
+
+
+class RecordsAutocast(nn.Linear):
+    """A linear layer that notes, at every forward pass, whether CPU autocast was on."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        self.seen.append(torch.is_autocast_enabled("cpu"))
+        return super().forward(x)
+
+
+@pytest.mark.parametrize("native", ["AMX", None])
+def test_training_runs_in_the_precision_it_is_given_or_the_cpus(monkeypatch, native):
+    """fit trains and validates under bf16 autocast on a CPU with native bf16 unless handed
+    fp32; on any other CPU it autocasts only when handed bf16."""
+    monkeypatch.setattr(precision, "cpu_bf16_hardware", lambda: native)
+    batches = tiny_problem()
+    for asked, autocast in ((None, bool(native)), (choose_precision("cpu", "fp32"), False),
+                            (choose_precision("cpu", "bf16"), True)):
+        torch.manual_seed(0)
+        model = RecordsAutocast(4, 3)
+        model.seen = []
+        fit(model, batches, batches, epochs=1, verbose=False, progress=False, precision=asked)
+        # training, then validation: each first checks its first batch (no gradients, in the
+        # device's precision: it only checks shapes and labels), then runs every batch
+        expected = ([bool(native)] + [autocast] * len(batches)) * 2
+        assert model.seen == expected, (asked, model.seen)
+
+
+@pytest.mark.parametrize("native, line", [
+    ("AVX512-BF16", "trains in bf16 (CPU with AVX512-BF16: native bf16)"),
+    (None, "trains in fp32 (CPU without AMX or AVX512-BF16: bf16 is slower)"),
+])
+def test_the_setup_cell_says_which_precision_this_machine_trains_in(monkeypatch, capsys,
+                                                                    native, line):
+    monkeypatch.delenv("CONVNET_PRECISION", raising=False)
+    monkeypatch.setattr(precision, "cpu_bf16_hardware", lambda: native)
+    monkeypatch.setattr("helpers.settings.get_device", lambda: torch.device("cpu"))
+    helpers.setup_notebook()
+    assert line in capsys.readouterr().out.splitlines()
