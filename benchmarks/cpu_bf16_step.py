@@ -5,7 +5,8 @@ Each model runs on one random batch of its notebook's size (channels-last, fused
 notebook's loss), the two precisions alternating three times; the report gives the median
 images/s of each and their ratio. It measures speed only (random data): whether learning is
 unharmed in bf16 is a separate check. On 2026-12-04 an AMD EPYC with AVX512-BF16 and no AMX
-gave 1.7-2.4x; an AVX2-only CPU has been measured 6x slower in bf16.
+gave 1.7-2.4x; an AVX2-only CPU has been measured 6x slower in bf16. The first line says what
+``helpers.precision`` detects here and so which precision the helpers train in.
 
 Usage: python -m benchmarks.cpu_bf16_step [--threads N]
 """
@@ -19,6 +20,7 @@ import torch
 from torch import nn
 
 from helpers.models import FashionCNN, HorsesHumansCNN, RPSNet
+from helpers.precision import choose_precision, cpu_bf16_hardware
 
 MODELS = [(FashionCNN, (64, 1, 28, 28), 10, 20), (HorsesHumansCNN, (32, 3, 150, 150), 1, 4),
           (RPSNet, (32, 3, 128, 128), 3, 4)]  # (model, batch shape, outputs, steps timed)
@@ -54,7 +56,8 @@ def main() -> None:
     torch.set_num_threads(parser.parse_args().threads)
     torch.manual_seed(0)
     print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, "
-          f"CPU capability {torch.backends.cpu.get_cpu_capability()}")
+          f"CPU capability {torch.backends.cpu.get_cpu_capability()}, native bf16: "
+          f"{cpu_bf16_hardware() or 'none'}; the helpers train in {choose_precision('cpu')}")
     for build, shape, outputs, steps in MODELS:
         model = build().to(memory_format=torch.channels_last)
         speeds: dict[bool, list[float]] = {False: [], True: []}

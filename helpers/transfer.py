@@ -179,10 +179,10 @@ def extract_features(base: nn.Module, loader, device: torch.device | str | None 
     """Run the frozen ``base`` once over ``loader`` (in order); return the features [N, D].
 
     It runs where the base's weights are (``device`` is not needed; checked if given), in the
-    device's mixed precision on a GPU (``helpers.precision``): bf16 keeps about 3 significant
-    digits, so the features then differ from fp32 ones in the third digit (compare with a
-    tolerance, or pass ``mixed_precision=False``). ``progress`` shows a bar while it runs. The
-    features are fp32 numbers, on the base's device.
+    device's precision (``helpers.precision``: 16-bit on a GPU or a CPU with bf16 instructions):
+    bf16 keeps about 3 significant digits, so the features then differ from fp32 ones in the
+    third digit (compare with a tolerance, or pass ``mixed_precision=False``). ``progress``
+    shows a bar while it runs. The features are fp32 numbers, on the base's device.
     """
     from tqdm.auto import tqdm
 
