@@ -144,3 +144,23 @@ def fashion_mnist(real_data):
 
     real_data("fashion-mnist")
     return load_fashion_mnist()
+
+
+# ----------------------------------------------------------------------------------------------
+# The precisions a real-data learning check runs in
+# ----------------------------------------------------------------------------------------------
+
+
+def _learning_precisions() -> list:
+    """fp32, and this CPU's own precision where it is another (bf16 on a CPU with native bf16):
+    learning must hold in both. A CPU that trains in fp32 is not made to emulate bf16."""
+    import torch
+
+    from helpers.precision import choose_precision
+
+    own = choose_precision("cpu")
+    return ["fp32", pytest.param(own.name, id=f"this-cpu-{own.name}", marks=pytest.mark.skipif(
+        own.dtype == torch.float32, reason=f"this CPU trains in fp32 ({own.reason})"))]
+
+
+LEARNING_PRECISIONS = _learning_precisions()

@@ -13,6 +13,7 @@ import torch
 from torch import nn
 
 import helpers
+from conftest import LEARNING_PRECISIONS
 from helpers.inference import predict
 from helpers.models import HorsesHumansCNN
 from helpers.settings import get_device, seed_everything
@@ -125,12 +126,14 @@ def horses_or_humans(real_data):
     return helpers.load_horses_or_humans(size=150)
 
 
-def seeded_run(train, val, epochs: int, seed: int, verbose: bool = False) -> History:
+def seeded_run(train, val, epochs: int, seed: int, verbose: bool = False,
+               precision: str | None = None) -> History:
     seed_everything(seed)
     model = HorsesHumansCNN()
     return fit(model, helpers.InMemoryLoader(train, 32, shuffle=True, seed=seed),
                helpers.InMemoryLoader(val, 128), epochs=epochs, loss_fn=nn.BCEWithLogitsLoss(),
-               lr=1e-3, verbose=verbose)
+               lr=1e-3, verbose=verbose,
+               precision=precision and helpers.choose_precision("cpu", precision))
 
 
 @pytest.fixture(scope="module")
@@ -179,17 +182,20 @@ VAL_ACC_NEEDED = 0.70  # chance is 0.50; seeds 0-3 gave 0.80-0.90 after two epoc
 
 
 @pytest.mark.slow
-def test_REAL_DATA_LEARNING_horses_or_humans_cnn_beats_chance(horses_or_humans, capsys):
+@pytest.mark.parametrize("precision", LEARNING_PRECISIONS)
+def test_REAL_DATA_LEARNING_horses_or_humans_cnn_beats_chance(horses_or_humans, capsys,
+                                                              precision):
     """HorsesHumansCNN, 2 epochs on the full real training set (batch 32, Adam lr 1e-3,
-    BCEWithLogitsLoss): validation accuracy must reach 0.70 on the 256 held-out images."""
+    BCEWithLogitsLoss): validation accuracy must reach 0.70 on the 256 held-out images, in fp32
+    and in this CPU's own precision."""
     train, val = horses_or_humans
     assert (len(train), len(val)) == (1027, 256)
     start = time.perf_counter()
-    history = seeded_run(train, val, 2, seed=0)
+    history = seeded_run(train, val, 2, seed=0, precision=precision)
     seconds = time.perf_counter() - start
     with capsys.disabled():
-        print(f"\n[real-data learning check] HorsesHumansCNN on Horses-or-Humans: validation "
-              f"accuracy by epoch {[round(a, 3) for a in history.val_acc]} (needs >= "
+        print(f"\n[real-data learning check, {precision}] HorsesHumansCNN on Horses-or-Humans: "
+              f"validation accuracy by epoch {[round(a, 3) for a in history.val_acc]} (needs >= "
               f"{VAL_ACC_NEEDED}), training {[round(a, 3) for a in history.train_acc]}, "
               f"{seconds:.0f} s")
     assert history.val_acc[-1] >= VAL_ACC_NEEDED, history

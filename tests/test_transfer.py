@@ -21,6 +21,7 @@ import helpers
 import helpers.downloads as downloads
 import helpers.pretrained as pretrained
 import helpers.transfer as transfer
+from conftest import LEARNING_PRECISIONS
 from helpers.downloads import Archive
 from helpers.models import RPSNet
 from helpers.pretrained import PretrainedWeightsUnavailable, WeightsError
@@ -195,7 +196,8 @@ TEST_ACC_NEEDED = 0.60  # chance is 1/3
 
 
 @pytest.mark.slow
-def test_REAL_DATA_LEARNING_rps_from_scratch_beats_chance(real_data, capsys):
+@pytest.mark.parametrize("precision", LEARNING_PRECISIONS)
+def test_REAL_DATA_LEARNING_rps_from_scratch_beats_chance(real_data, capsys, precision):
     real_data("rps/test")
     train, test = helpers.load_rock_paper_scissors(size=64)
     assert (len(train), len(test)) == (2520, 372)
@@ -204,10 +206,12 @@ def test_REAL_DATA_LEARNING_rps_from_scratch_beats_chance(real_data, capsys):
     model = RPSNet(num_classes=3, image_size=64)
     start = time.perf_counter()
     history = helpers.fit(model, helpers.InMemoryLoader(train, 32, shuffle=True),
-                          helpers.InMemoryLoader(test, 128), epochs=3, verbose=False)
+                          helpers.InMemoryLoader(test, 128), epochs=3, verbose=False,
+                          precision=helpers.choose_precision("cpu", precision))
     with capsys.disabled():
-        print(f"\n[real-data learning check] RPSNet on Rock-Paper-Scissors (600 training images "
-              f"at 64 px): test accuracy by epoch {[round(a, 3) for a in history.val_acc]} "
-              f"(needs >= {TEST_ACC_NEEDED}), {time.perf_counter() - start:.0f} s")
+        print(f"\n[real-data learning check, {precision}] RPSNet on Rock-Paper-Scissors (600 "
+              f"training images at 64 px): test accuracy by epoch "
+              f"{[round(a, 3) for a in history.val_acc]} (needs >= {TEST_ACC_NEEDED}), "
+              f"{time.perf_counter() - start:.0f} s")
     assert history.val_acc[-1] >= TEST_ACC_NEEDED, history
     assert history.train_loss[-1] < history.train_loss[0], history
