@@ -239,3 +239,24 @@ def test_each_benchmark_races_three_paths_on_real_data(script, real_data, tmp_pa
     assert report["results"]["helpers"]["setup_seconds"] > 0  # decoding (and features) counted
     if script == "transfer":
         assert report["base"] == "efficientnet_lite0" and report["feature_pass_seconds"] > 0
+
+
+@pytest.mark.slow
+def test_the_precision_learning_script_trains_both_precisions_from_one_seed(real_data, tmp_path):
+    real_data("fashion-mnist")
+    out = tmp_path / "precision.json"
+    done = subprocess.run(
+        [sys.executable, "-m", "benchmarks.precision_learning", "--seeds", "1", "--epochs", "2",
+         "--max-batches", "3", "--json", str(out)], cwd=REPO, capture_output=True, text=True,
+        timeout=600)
+    assert done.returncode == 0, done.stderr[-3000:]
+    report = json.loads(out.read_text())
+    own = helpers.choose_precision("cpu").name
+    assert [run["precision"] for run in report["runs"]] == ["fp32", "bf16" if own == "fp32"
+                                                            else own]
+    for run in report["runs"]:
+        assert run["seed"] == 0 and len(run["test_accuracy"]) == 2
+        assert all(0 < a <= 1 for a in run["test_accuracy"])
+    fp32, low = (run["test_accuracy"] for run in report["runs"])
+    assert abs(fp32[-1] - low[-1]) < 0.15  # six batches in: learning alike
+    assert "mean of 1 seeds" in done.stdout
