@@ -80,6 +80,17 @@ def _loss_and_correct(outputs: torch.Tensor, labels: torch.Tensor, loss_fn: nn.M
     return loss, correct
 
 
+def _precision_for(device: torch.device, precision: Precision | None) -> Precision:
+    """``precision``, else the device's; refused when it was chosen for another kind of device
+    (its autocast would not reach this one)."""
+    precision = precision or choose_precision(device)
+    if precision.dtype != torch.float32 and precision.device_type != device.type:
+        raise ValueError(f"This {precision.name} precision was chosen for a "
+                         f"{precision.device_type} device, but the model is on {device.type}: "
+                         f"use helpers.choose_precision({device.type!r}, {precision.name!r}).")
+    return precision
+
+
 def train_one_epoch(model: nn.Module, loader: Iterable, loss_fn: nn.Module,
                     optimizer: torch.optim.Optimizer, device: torch.device | str | None = None,
                     scaler: torch.amp.GradScaler | None = None,
@@ -93,7 +104,7 @@ def train_one_epoch(model: nn.Module, loader: Iterable, loss_fn: nn.Module,
     """
     device = device_for(model, device)
     loss_fn.to(device)  # a loss with class weights made on the CPU
-    precision = precision or choose_precision(device)
+    precision = _precision_for(device, precision)
     scaler = scaler or precision.scaler()
     model.train()
     total_loss, total_correct, seen = torch.zeros((), device=device), 0, 0
@@ -119,7 +130,7 @@ def evaluate(model: nn.Module, loader: Iterable, loss_fn: nn.Module,
     (by default the device's)."""
     device = device_for(model, device)
     loss_fn.to(device)
-    precision = precision or choose_precision(device)
+    precision = _precision_for(device, precision)
     model.eval()
     total_loss, total_correct, seen = torch.zeros((), device=device), 0, 0
     for images, labels in checked_batches(loader, model, loss_fn, device, "evaluation"):
@@ -162,7 +173,7 @@ def fit(model: nn.Module, train_loader: Iterable, val_loader: Iterable, epochs: 
     device = device_for(model, device)
     model.to(memory_format=torch.channels_last)
     optimizer = optimizer or make_optimizer(model, lr)
-    precision = precision or choose_precision(device)
+    precision = _precision_for(device, precision)
     scaler = precision.scaler()  # kept across epochs: it learns its scale
     history, best = History(), None
     live_plot = LivePlot(epochs, show=progress and epochs > 1)

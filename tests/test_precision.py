@@ -179,3 +179,11 @@ def test_the_setup_cell_says_which_precision_this_machine_trains_in(monkeypatch,
     monkeypatch.setattr("helpers.settings.get_device", lambda: torch.device("cpu"))
     helpers.setup_notebook()
     assert line in capsys.readouterr().out.splitlines()
+
+
+def test_a_precision_chosen_for_another_device_is_refused():
+    t4 = Precision("cuda", torch.float16, "a T4")
+    model, batches = nn.Linear(4, 3), tiny_problem()
+    with pytest.raises(ValueError, match=r"chosen for a cuda device, but the model is on cpu: "
+                                         r"use helpers.choose_precision\('cpu', 'fp16'\)"):
+        fit(model, batches, batches, epochs=1, verbose=False, progress=False, precision=t4)
