@@ -3,7 +3,7 @@ images/s) and in time to the chapter's test accuracy (91%) with its CNN.
 
 Same model (FashionCNN, 333,898 parameters), same 60,000 training images, batch 64, Adam 1e-3,
 cross-entropy, the same initial weights, one run on one machine; accuracy on the 10,000 test
-images, which is how the chapter measured its 91%. The three paths are described in
+images, which is how the chapter measured its 91%. The paths are described in
 ``benchmarks/common.py``; here the chapter's data pipeline is a Dataset that hands out one PIL
 image at a time, as torchvision's FashionMNIST does, with per-item ToTensor and Normalize, in
 a DataLoader without workers. Both pipelines give the same numbers for every pixel

@@ -3,7 +3,7 @@ images/s) and in time to the chapter's validation accuracy (88%).
 
 Same model (HorsesHumansCNN, 10.6M parameters, one logit), same images at 150x150, batch 32,
 Adam 1e-3, BCEWithLogitsLoss on every path, the same initial weights, one run on one machine.
-The three paths are described in ``benchmarks/common.py``; here the chapter's data pipeline is
+The paths are described in ``benchmarks/common.py``; here the chapter's data pipeline is
 ImageFolder with per-item Resize, ToTensor and Normalize in a DataLoader without workers, which
 decodes every JPEG in every epoch.
 

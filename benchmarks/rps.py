@@ -2,7 +2,7 @@
 speed (training images/s) and in time to 95% accuracy on the test hands.
 
 Same model (RPSNet, 585,315 parameters), the 2,520 training images at 128x128, batch 32,
-Adam 1e-3, cross-entropy, the same initial weights, one run on one machine. The three paths
+Adam 1e-3, cross-entropy, the same initial weights, one run on one machine. The paths
 are described in ``benchmarks/common.py``; here every path augments its training images with
 notebook 06's choice (``AUGMENT``: rotation, shift and zoom with white fill, both flips, colour
 changes), each image with its own random draw:

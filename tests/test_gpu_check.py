@@ -64,13 +64,15 @@ def test_the_table_shows_each_benchmarks_paths_split_and_errors():
         {"run": "02 full", "seconds": 31.25, "peak_gib": 1.5, "error": ""},
         {"run": "benchmark hoh", "seconds": 12.0, "plain_images_s": 400.0,
          "settings_images_s": 1000.0, "helpers_images_s": 9000.0,
-         "model-side settings ratio": 2.5, "data in memory ratio": 9.0, "together ratio": 22.5,
+         "helpers-fp32_images_s": 4500.0, "model-side settings ratio": 2.5,
+         "data in memory ratio": 9.0, "together ratio": 22.5, "precision ratio": 2.0,
          "error": ""},
         {"run": "benchmark rps", "seconds": 3.0, "error": "ModuleNotFoundError: timm"}])
     assert ("| run | seconds | peak GPU memory (GiB) | plain images/s | settings images/s | "
-            "helpers images/s | model-side settings ratio | data in memory ratio | together "
-            "ratio | error |") in text
+            "helpers images/s | helpers-fp32 images/s | model-side settings ratio | data in "
+            "memory ratio | together ratio | precision ratio | error |") in text
     assert "| 02 full | 31.2 | 1.50 |" in text
-    assert "| benchmark hoh | 12.0 |  | 400 | 1000 | 9000 | 2.50 | 9.00 | 22.50 |  |" in text
-    assert text.rstrip().endswith("| benchmark rps | 3.0 |  |  |  |  |  |  |  | "
-                                  "ModuleNotFoundError: timm |")
+    assert ("| benchmark hoh | 12.0 |  | 400 | 1000 | 9000 | 4500 | 2.50 | 9.00 | 22.50 | 2.00 "
+            "|  |") in text
+    assert text.rstrip().endswith("| benchmark rps | 3.0 |" + "  |" * 9
+                                  + " ModuleNotFoundError: timm |")  # nine empty cells

@@ -31,7 +31,7 @@ sys.path.insert(0, str(REPO / "tools"))
 sys.path.insert(0, str(REPO))
 from execute_notebooks import execute  # noqa: E402
 
-from benchmarks.common import SPLIT  # noqa: E402  (the ratios each benchmark reports)
+from benchmarks.common import FP32, PATHS, SPLIT  # noqa: E402  (the paths and ratios)
 from helpers.precision import choose_precision  # noqa: E402
 
 BENCHMARKS = ["fashion_mnist", "hoh", "rps", "transfer"]
@@ -83,8 +83,9 @@ def run_notebook(source: Path, work: Path, quick: bool, timeout: int) -> dict:
 
 
 def run_benchmark(name: str, work: Path, max_batches: int, timeout: int) -> dict:
-    """One epoch of ``benchmarks/<name>.py``; return its three paths' images/s and the split of
-    the ratio (model-side settings, data in memory, together: see benchmarks/common.py)."""
+    """One epoch of ``benchmarks/<name>.py``; return its paths' images/s (four on a GPU, which
+    trains in 16-bit: helpers-fp32 joins) and the split of the ratio (model-side settings, data
+    in memory, together, precision: see benchmarks/common.py)."""
     result = work / f"{name}.json"
     command = [sys.executable, "-m", f"benchmarks.{name}", "--max-epochs", "1",
                "--max-batches", str(max_batches), "--json", str(result)]
@@ -105,9 +106,9 @@ def table(header: list[str], rows: list[dict]) -> str:
         return "" if value is None else format(value, form)
 
     columns = [("seconds", ".1f"), ("peak GPU memory (GiB)", ".2f")]
-    columns += [(f"{path} images/s", ".0f") for path in ("plain", "settings", "helpers")]
+    columns += [(f"{path} images/s", ".0f") for path in (*PATHS, FP32)]
     columns += [(f"{name} ratio", ".2f") for name in SPLIT]
-    keys = ["seconds", "peak_gib", "plain_images_s", "settings_images_s", "helpers_images_s",
+    keys = ["seconds", "peak_gib", *(f"{path}_images_s" for path in (*PATHS, FP32)),
             *(f"{name} ratio" for name in SPLIT)]
     lines = [*header, "", "| run | " + " | ".join(name for name, _ in columns) + " | error |",
              "|---" * (len(columns) + 2) + "|"]
